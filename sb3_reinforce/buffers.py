@@ -1,0 +1,165 @@
+"""Rollout buffers of variable length that hold whole episodes and their Monte Carlo returns."""
+
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
+
+from sb3_reinforce.returns import discounted_returns
+
+
+class EpisodeBufferMixin:
+    """
+    Turns an SB3 rollout buffer (``RolloutBuffer``, ``DictRolloutBuffer`` or a subclass such as
+    sb3-contrib's maskable buffers) into one that REINFORCE can fill past ``buffer_size``:
+
+    - ``add`` doubles the storage when it is full, so a rollout can run on until its episodes end;
+    - ``valid`` marks, per step and env, the transitions the next update uses;
+    - ``finish_rollout`` computes the Monte Carlo returns, marks each env's steps after its last
+      completed episode as unused, and (``carry=True``) keeps them for the start of the next rollout;
+    - ``get`` yields the valid transitions only.
+
+    Every array attribute whose first axis is the time axis is grown and carried, so subclasses that add
+    arrays (action masks, ...) need no extra code.
+    """
+
+    buffer_size: int
+    n_envs: int
+    pos: int
+    full: bool
+    gamma: float
+    generator_ready: bool
+    rewards: np.ndarray
+    returns: np.ndarray
+    advantages: np.ndarray
+    episode_starts: np.ndarray
+    valid: np.ndarray
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._carried: dict[str, Any] | None = None
+        super().__init__(*args, **kwargs)
+
+    def reset(self) -> None:
+        """Empty the buffer, forgetting any steps kept for the next rollout."""
+        super().reset()  # type: ignore[misc]
+        self.valid = np.zeros((self.buffer_size, self.n_envs), dtype=bool)
+        self._carried = None
+
+    def start_rollout(self) -> None:
+        """Empty the buffer, then put back the steps that ``finish_rollout(carry=True)`` kept."""
+        carried = self._carried
+        self.reset()
+        if carried is None:
+            return
+        n_rows = len(carried["valid"])
+        while self.buffer_size < n_rows:
+            self._grow()
+        for name, rows in carried.items():
+            target = getattr(self, name)
+            if isinstance(rows, dict):
+                for key, value in rows.items():
+                    target[key][:n_rows] = value
+            else:
+                target[:n_rows] = rows
+        self.pos = n_rows
+
+    @property
+    def n_carried(self) -> int:
+        """Number of time steps (rows) kept for the next rollout."""
+        return 0 if self._carried is None else len(self._carried["valid"])
+
+    def add(self, *args: Any, **kwargs: Any) -> None:
+        if self.pos == self.buffer_size:
+            self._grow()
+        self.valid[self.pos] = True
+        super().add(*args, **kwargs)  # type: ignore[misc]
+        self.full = False  # the storage grows on demand: never "full"
+
+    def _time_arrays(self) -> dict[str, Any]:
+        """Every array (or dict of arrays) indexed by time step first."""
+        arrays = {}
+        for name, value in vars(self).items():
+            if isinstance(value, np.ndarray) and value.ndim >= 2 and value.shape[0] == self.buffer_size:
+                arrays[name] = value
+            elif isinstance(value, dict) and value and all(isinstance(v, np.ndarray) for v in value.values()):
+                if all(v.shape[0] == self.buffer_size for v in value.values()):
+                    arrays[name] = value
+        return arrays
+
+    def _grow(self) -> None:
+        """Double the storage along the time axis."""
+        for name, value in self._time_arrays().items():
+            if isinstance(value, dict):
+                setattr(self, name, {key: _double(array) for key, array in value.items()})
+            else:
+                setattr(self, name, _double(value))
+        self.buffer_size *= 2
+
+    def finish_rollout(self, episode_end: np.ndarray, last_values: np.ndarray, carry: bool) -> None:
+        """
+        Compute the discounted Monte Carlo returns of the rollout and choose the steps the update uses.
+
+        :param episode_end: Per env, the row after the last step the update uses (the end of the episode
+            that completed the rollout, or the rollout's end when that episode was cut short)
+        :param last_values: Per env, the value that follows the rollout's last step: ``V(s')`` where
+            that step's episode is cut short and bootstrapped, 0 otherwise
+        :param carry: Keep each env's steps after ``episode_end`` for the start of the next rollout
+            (otherwise they are discarded)
+        """
+        n_rows = self.pos
+        rows = np.arange(n_rows)[:, None]
+        ends = np.ones((n_rows, self.n_envs), dtype=bool)
+        ends[:-1] = self.episode_starts[1:n_rows] > 0
+        rewards = self.rewards[:n_rows].astype(np.float64)
+        rewards[-1] += self.gamma * last_values
+        self.returns[:n_rows] = discounted_returns(rewards, ends, self.gamma)
+        self.advantages[:n_rows] = self.returns[:n_rows]
+        unused = rows >= episode_end[None, :]
+        self._carried = None
+        if carry and unused.any():
+            first = int(episode_end.min())
+            self._carried = {name: _slice(value, first, n_rows) for name, value in self._time_arrays().items()}
+            self._carried["valid"] = unused[first:]
+        self.valid[:n_rows] &= ~unused
+
+    def get(self, batch_size: int | None = None) -> Generator[Any, None, None]:
+        """
+        Yield the transitions the update uses (``valid``), in order, by batches of ``batch_size``
+        (all of them in one batch by default).
+        """
+        if not self.generator_ready:
+            indices = np.flatnonzero(self.swap_and_flatten(self.valid[: self.pos]))  # type: ignore[attr-defined]
+            for name, value in self._time_arrays().items():
+                if isinstance(value, dict):
+                    setattr(self, name, {key: self._flatten_rows(array) for key, array in value.items()})
+                else:
+                    setattr(self, name, self._flatten_rows(value))
+            self._indices = indices
+            self.generator_ready = True
+        batch_size = batch_size or max(len(self._indices), 1)
+        for start in range(0, len(self._indices), batch_size):
+            yield self._get_samples(self._indices[start : start + batch_size])  # type: ignore[attr-defined]
+
+    def _flatten_rows(self, array: np.ndarray) -> np.ndarray:
+        return self.swap_and_flatten(array[: self.pos])  # type: ignore[attr-defined]
+
+
+def _double(array: np.ndarray) -> np.ndarray:
+    grown = np.zeros((2 * array.shape[0], *array.shape[1:]), dtype=array.dtype)
+    grown[: array.shape[0]] = array
+    return grown
+
+
+def _slice(value: Any, start: int, stop: int) -> Any:
+    if isinstance(value, dict):
+        return {key: array[start:stop].copy() for key, array in value.items()}
+    return value[start:stop].copy()
+
+
+class ReinforceRolloutBuffer(EpisodeBufferMixin, RolloutBuffer):
+    """SB3's ``RolloutBuffer`` that completes episodes and stores their Monte Carlo returns."""
+
+
+class DictReinforceRolloutBuffer(EpisodeBufferMixin, DictRolloutBuffer):
+    """SB3's ``DictRolloutBuffer`` that completes episodes and stores their Monte Carlo returns."""

@@ -1,0 +1,424 @@
+import warnings
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, BasePolicy, MultiInputActorCriticPolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import explained_variance, obs_as_tensor
+from stable_baselines3.common.vec_env import VecEnv
+from torch.nn import functional as F
+
+from sb3_reinforce.buffers import DictReinforceRolloutBuffer, EpisodeBufferMixin, ReinforceRolloutBuffer
+
+SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
+
+BASELINES = ("none", "mean", "value")
+ROLLOUT_MODES = ("carry", "discard", "bootstrap")
+SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+# Length of the episode-completion phase when neither ``max_completion_steps`` nor the env's time limit sets it
+DEFAULT_MAX_COMPLETION_STEPS = 1000
+
+
+class REINFORCE(OnPolicyAlgorithm):
+    """
+    REINFORCE: Monte Carlo policy gradient (Williams, 1992).
+
+    The loss is ``-mean_t[w_t * log pi(a_t | s_t)]`` where ``w_t = G_t - b(s_t)`` and ``G_t`` is the
+    discounted return from step t to the end of its episode (the reward-to-go). By default every rollout
+    runs on after ``n_steps`` until each env's episode in progress has ended, so no return is cut short by
+    the rollout boundary.
+
+    Paper: https://doi.org/10.1007/BF00992696 (Williams, 1992); Sutton & Barto (2018), chapter 13.
+
+    :param policy: The policy model to use (MlpPolicy, CnnPolicy, ...)
+    :param env: The environment to learn from (if registered in Gym, can be str)
+    :param learning_rate: The learning rate (Adam), it can be a function
+        of the current progress remaining (from 1 to 0)
+    :param n_steps: The minimum number of steps to run for each environment per update. With
+        ``rollout_mode="carry"`` or ``"discard"`` the rollout then goes on until every env's episode in
+        progress has ended; with ``"bootstrap"`` it stops at exactly ``n_steps``.
+    :param gamma: Discount factor, in [0, 1]
+    :param baseline: What is subtracted from the return to form the weight ``w_t`` of ``log pi(a_t | s_t)``:
+        ``"none"`` (plain REINFORCE), ``"mean"`` (the mean return of the batch) or ``"value"`` (a state-value
+        function learned on the Monte Carlo returns by the policy's value head, with ``vf_coef``).
+        Without ``"value"`` no value loss is computed and the value head is not trained.
+    :param normalize_advantage: Whether to standardize the weights ``w_t`` over the batch (zero mean,
+        unit variance), as in the classic "standardized reward-to-go" recipe
+    :param rollout_mode: How the rollout ends.
+        ``"carry"``: after ``n_steps``, run until every env's episode in progress ends; the steps of envs that
+        finished first are kept as the start of the next rollout (used one update later).
+        ``"discard"``: the same, but those extra steps are not used for training.
+        ``"bootstrap"``: stop at exactly ``n_steps`` and bootstrap the returns of episodes cut by the rollout
+        with the learned value, as A2C does (requires ``baseline="value"``).
+    :param max_completion_steps: The most steps per env that a rollout runs past ``n_steps`` to complete
+        its episodes. ``None``: the env's ``max_episode_steps`` (so episodes under a time limit always
+        complete), or 1000 if the env has none. Episodes still running then are cut short as if truncated
+        (bootstrapped with the value baseline if there is one), with a warning.
+    :param ent_coef: Entropy coefficient for the loss calculation
+    :param vf_coef: Value function coefficient for the loss calculation (only with ``baseline="value"``)
+    :param max_grad_norm: The maximum value for the gradient clipping, ``None`` to disable clipping
+    :param use_sde: Whether to use generalized State Dependent Exploration (gSDE)
+        instead of action noise exploration (default: False)
+    :param sde_sample_freq: Sample a new noise matrix every n steps when using gSDE
+        Default: -1 (only sample at the beginning of the rollout)
+    :param rollout_buffer_class: Rollout buffer class to use, a subclass of ``EpisodeBufferMixin``.
+        If ``None``, it will be automatically selected.
+    :param rollout_buffer_kwargs: Keyword arguments to pass to the rollout buffer on creation.
+    :param stats_window_size: Window size for the rollout logging, specifying the number of episodes to average
+        the reported success rate, mean episode length, and mean reward over
+    :param tensorboard_log: the log location for tensorboard (if None, no logging)
+    :param policy_kwargs: additional arguments to be passed to the policy on creation
+    :param verbose: Verbosity level: 0 for no output, 1 for info messages (such as device or wrappers used), 2 for
+        debug messages
+    :param seed: Seed for the pseudo random generators
+    :param device: Device (cpu, cuda, ...) on which the code should be run.
+        Setting it to auto, the code will be run on the GPU if possible.
+    :param _init_setup_model: Whether or not to build the network at the creation of the instance
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": ActorCriticPolicy,
+        "CnnPolicy": ActorCriticCnnPolicy,
+        "MultiInputPolicy": MultiInputActorCriticPolicy,
+    }
+    rollout_buffer: ReinforceRolloutBuffer | DictReinforceRolloutBuffer
+
+    def __init__(
+        self,
+        policy: str | type[ActorCriticPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 1e-3,
+        n_steps: int = 256,
+        gamma: float = 0.99,
+        baseline: str = "value",
+        normalize_advantage: bool = True,
+        rollout_mode: str = "carry",
+        max_completion_steps: int | None = None,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float | None = 0.5,
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
+        rollout_buffer_class: type[RolloutBuffer] | None = None,
+        rollout_buffer_kwargs: dict[str, Any] | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ):
+        _check_hyperparameters(
+            learning_rate=learning_rate,
+            n_steps=n_steps,
+            gamma=gamma,
+            baseline=baseline,
+            rollout_mode=rollout_mode,
+            max_completion_steps=max_completion_steps,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            rollout_buffer_class=rollout_buffer_class,
+        )
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            n_steps=n_steps,
+            gamma=gamma,
+            gae_lambda=1.0,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,  # type: ignore[arg-type]
+            use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq,
+            rollout_buffer_class=rollout_buffer_class,
+            rollout_buffer_kwargs=rollout_buffer_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            _init_setup_model=False,
+        )
+        self.baseline = baseline
+        self.normalize_advantage = normalize_advantage
+        self.rollout_mode = rollout_mode
+        self.max_completion_steps = max_completion_steps
+        if self.action_space is not None and not isinstance(self.action_space, SUPPORTED_ACTION_SPACES):
+            names = ", ".join(space.__name__ for space in SUPPORTED_ACTION_SPACES)
+            raise ValueError(f"action space {self.action_space} is not supported by {type(self).__name__}: use one of {names}")
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        if self.rollout_buffer_class is None:
+            dict_obs = isinstance(self.observation_space, spaces.Dict)
+            self.rollout_buffer_class = DictReinforceRolloutBuffer if dict_obs else ReinforceRolloutBuffer
+        super()._setup_model()
+
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        reset_num_timesteps: bool = True,
+        tb_log_name: str = "run",
+        progress_bar: bool = False,
+    ) -> tuple[int, BaseCallback]:
+        if reset_num_timesteps or self._last_obs is None:
+            self.rollout_buffer.reset()  # the envs are about to be reset: the kept steps would not continue
+        return super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+
+    def _resolve_completion_limit(self, env: VecEnv) -> int:
+        if self.max_completion_steps is not None:
+            return self.max_completion_steps
+        limits = [getattr(spec, "max_episode_steps", None) for spec in env.get_attr("spec")]
+        if limits and all(limits):
+            return int(max(limits))  # type: ignore[type-var]
+        return DEFAULT_MAX_COMPLETION_STEPS
+
+    def collect_rollouts(
+        self,
+        env: VecEnv,
+        callback: BaseCallback,
+        rollout_buffer: RolloutBuffer,
+        n_rollout_steps: int,
+    ) -> bool:
+        """
+        Collect at least ``n_rollout_steps`` per env, then (unless ``rollout_mode="bootstrap"``) go on until
+        each env's episode in progress has ended, and compute the Monte Carlo returns.
+
+        :param env: The training environment
+        :param callback: Callback that will be called at each step
+            (and at the beginning and end of the rollout)
+        :param rollout_buffer: Buffer to fill with rollouts
+        :param n_rollout_steps: Minimum number of experiences to collect per environment
+        :return: True if function returned with at least `n_rollout_steps`
+            collected, False if callback terminated rollout prematurely.
+        """
+        assert self._last_obs is not None, "No previous observation was provided"
+        assert isinstance(rollout_buffer, EpisodeBufferMixin)
+        self.policy.set_training_mode(False)
+        rollout_buffer.start_rollout()
+        if self.use_sde:
+            self.policy.reset_noise(env.num_envs)
+        callback.on_rollout_start()
+
+        complete = self.rollout_mode != "bootstrap"
+        completion_limit = self._resolve_completion_limit(env) if complete else 0
+        max_steps = n_rollout_steps + completion_limit
+        episode_end = np.full(env.num_envs, -1)  # per env: buffer row after its last completed episode
+        n_steps = 0
+        while n_steps < max_steps:
+            if self.use_sde and self.sde_sample_freq > 0 and n_steps % self.sde_sample_freq == 0:
+                self.policy.reset_noise(env.num_envs)
+            if not self._collect_step(env, callback, rollout_buffer):
+                return False
+            n_steps += 1
+            if complete and n_steps >= n_rollout_steps:
+                episode_end[self._last_episode_starts & (episode_end < 0)] = rollout_buffer.pos
+                if (episode_end >= 0).all():
+                    break
+
+        cut = (episode_end < 0) if complete else ~self._last_episode_starts
+        if complete and cut.any():
+            warnings.warn(
+                f"{cut.sum()} episode(s) still running after max_completion_steps={completion_limit} steps past "
+                "n_steps: their returns are cut there as if truncated. Raise max_completion_steps or add a time limit.",
+                stacklevel=2,
+            )
+        episode_end[episode_end < 0] = rollout_buffer.pos
+        rollout_buffer.finish_rollout(episode_end, self._bootstrap_values(self._last_obs, cut), carry=self.rollout_mode == "carry")
+        self.logger.record("rollout/length", n_steps)
+        callback.update_locals(locals())
+        callback.on_rollout_end()
+        return True
+
+    def _collect_step(self, env: VecEnv, callback: BaseCallback, rollout_buffer: RolloutBuffer) -> bool:
+        """Take one step in every env and store it. Return False if a callback asked to stop training."""
+        with th.no_grad():
+            obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
+            actions, values, log_probs = self.policy(obs_tensor)
+        actions = actions.cpu().numpy()
+        clipped_actions = actions
+        if isinstance(self.action_space, spaces.Box):
+            if self.policy.squash_output:
+                clipped_actions = self.policy.unscale_action(clipped_actions)
+            else:
+                clipped_actions = np.clip(actions, self.action_space.low, self.action_space.high)
+
+        new_obs, rewards, dones, infos = env.step(clipped_actions)
+        self.num_timesteps += env.num_envs
+        callback.update_locals(locals())
+        if not callback.on_step():
+            return False
+        self._update_info_buffer(infos, dones)
+
+        if isinstance(self.action_space, spaces.Discrete):
+            actions = actions.reshape(-1, 1)
+        truncated = np.array([done and info.get("TimeLimit.truncated", False) for done, info in zip(dones, infos)])
+        if truncated.any():
+            terminal_obs = _stack([infos[i]["terminal_observation"] for i in np.flatnonzero(truncated)])
+            rewards = rewards + self.gamma * self._bootstrap_values(terminal_obs, truncated, batch_mask=False)
+        rollout_buffer.add(self._last_obs, actions, rewards, self._last_episode_starts, values, log_probs)  # type: ignore[arg-type]
+        self._last_obs = new_obs  # type: ignore[assignment]
+        self._last_episode_starts = dones
+        return True
+
+    def _bootstrap_values(self, obs: Any, mask: np.ndarray, batch_mask: bool = True) -> np.ndarray:
+        """
+        Values ``V(s)`` to continue the returns of episodes cut short, zero where ``mask`` is False or when there
+        is no value baseline (then a cut return simply ends there).
+
+        :param obs: Observations, one per env (``batch_mask=True``) or one per True entry of ``mask``
+        :param mask: Which envs to bootstrap
+        """
+        values = np.zeros(len(mask), dtype=np.float32)
+        if self.baseline != "value" or not mask.any():
+            return values
+        if batch_mask:
+            obs = {key: value[mask] for key, value in obs.items()} if isinstance(obs, dict) else obs[mask]
+        with th.no_grad():
+            values[mask] = self.policy.predict_values(self.policy.obs_to_tensor(obs)[0]).flatten().cpu().numpy()
+        return values
+
+    def train(self) -> None:
+        """
+        Update the policy (and the value baseline) with one gradient step on the whole rollout.
+        """
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        data = next(self.rollout_buffer.get())
+        actions = data.actions
+        if isinstance(self.action_space, spaces.Discrete):
+            actions = actions.long().flatten()
+
+        values = None
+        if self.baseline == "value":
+            values, log_prob, entropy = self.policy.evaluate_actions(data.observations, actions)
+            values = values.flatten()
+        else:
+            distribution = self.policy.get_distribution(data.observations)
+            log_prob, entropy = distribution.log_prob(actions), distribution.entropy()
+        weights = self._policy_weights(data.returns, values)
+
+        policy_loss = -(weights * log_prob).mean()
+        entropy_loss = -th.mean(-log_prob) if entropy is None else -th.mean(entropy)
+        loss = policy_loss + self.ent_coef * entropy_loss
+        if values is not None:
+            value_loss = F.mse_loss(data.returns, values)
+            loss = loss + self.vf_coef * value_loss
+
+        self.policy.optimizer.zero_grad()
+        loss.backward()
+        if self.max_grad_norm is not None:
+            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+        self.policy.optimizer.step()
+        self._n_updates += 1
+
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/batch_size", len(data.returns))
+        self.logger.record("train/policy_loss", policy_loss.item())
+        self.logger.record("train/entropy_loss", entropy_loss.item())
+        if values is not None:
+            self.logger.record("train/value_loss", value_loss.item())
+            self.logger.record("train/explained_variance", explained_variance(values.detach().cpu().numpy(), data.returns.cpu().numpy()))
+        if hasattr(self.policy, "log_std"):
+            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
+
+    def _policy_weights(self, returns: th.Tensor, values: th.Tensor | None) -> th.Tensor:
+        """The weights ``w_t = G_t - b(s_t)`` of the log-probabilities, standardized if asked."""
+        if self.baseline == "value":
+            assert values is not None
+            weights = returns - values.detach()
+        elif self.baseline == "mean":
+            weights = returns - returns.mean()
+        else:
+            weights = returns
+        if self.normalize_advantage and len(weights) > 1:
+            weights = (weights - weights.mean()) / (weights.std() + 1e-8)
+        return weights
+
+    def learn(
+        self: SelfREINFORCE,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 1,
+        tb_log_name: str = "REINFORCE",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfREINFORCE:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+
+def _stack(observations: list[Any]) -> Any:
+    """Stack single observations (arrays or dicts of arrays) into a batch."""
+    if isinstance(observations[0], dict):
+        return {key: np.stack([obs[key] for obs in observations]) for key in observations[0]}
+    return np.stack(observations)
+
+
+def _check_hyperparameters(
+    learning_rate: float | Schedule,
+    n_steps: int,
+    gamma: float,
+    baseline: str,
+    rollout_mode: str,
+    max_completion_steps: int | None,
+    ent_coef: float,
+    vf_coef: float,
+    max_grad_norm: float | None,
+    rollout_buffer_class: type[RolloutBuffer] | None,
+) -> None:
+    """Raise a ``ValueError`` naming the first bad hyperparameter and what is allowed."""
+    if not callable(learning_rate) and not (_is_number(learning_rate) and learning_rate > 0):
+        raise ValueError(f"learning_rate must be a positive number or a schedule (callable), got {learning_rate!r}")
+    if not _is_int(n_steps) or n_steps < 1:
+        raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
+    if not _is_number(gamma) or not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
+    if baseline not in BASELINES:
+        raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
+    if rollout_mode not in ROLLOUT_MODES:
+        raise ValueError(f"rollout_mode must be one of {ROLLOUT_MODES}, got {rollout_mode!r}")
+    if rollout_mode == "bootstrap" and baseline != "value":
+        raise ValueError(
+            f"rollout_mode='bootstrap' bootstraps cut returns with the learned value, so it needs baseline='value' "
+            f"(got baseline={baseline!r}); use rollout_mode='carry' or 'discard' for exact Monte Carlo returns"
+        )
+    if max_completion_steps is not None and (not _is_int(max_completion_steps) or max_completion_steps < 1):
+        raise ValueError(f"max_completion_steps must be None or an integer >= 1, got {max_completion_steps!r}")
+    for name, value in (("ent_coef", ent_coef), ("vf_coef", vf_coef)):
+        if not _is_number(value) or value < 0:
+            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    if max_grad_norm is not None and (not _is_number(max_grad_norm) or max_grad_norm <= 0):
+        raise ValueError(f"max_grad_norm must be None (no clipping) or a number > 0, got {max_grad_norm!r}")
+    if rollout_buffer_class is not None and not (
+        isinstance(rollout_buffer_class, type) and issubclass(rollout_buffer_class, EpisodeBufferMixin)
+    ):
+        raise ValueError(
+            f"rollout_buffer_class must subclass sb3_reinforce.buffers.EpisodeBufferMixin "
+            f"(e.g. ReinforceRolloutBuffer), got {rollout_buffer_class!r}"
+        )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and np.isfinite(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
