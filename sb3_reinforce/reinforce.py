@@ -50,9 +50,10 @@ class REINFORCE(OnPolicyAlgorithm):
     :param normalize_advantage: Whether to standardize the weights ``w_t`` over the batch (zero mean,
         unit variance), as in the classic "standardized reward-to-go" recipe
     :param rollout_mode: How the rollout ends.
-        ``"carry"``: after ``n_steps``, run until every env's episode in progress ends; the steps of envs that
-        finished first are kept as the start of the next rollout (used one update later).
-        ``"discard"``: the same, but those extra steps are not used for training.
+        ``"discard"``: after ``n_steps``, run until every env's episode in progress ends; the steps that envs which
+        finished first take meanwhile are not used for training.
+        ``"carry"``: the same, but those extra steps are kept as the start of the next rollout (so their actions
+        come from the policy one update older than the one they train).
         ``"bootstrap"``: stop at exactly ``n_steps`` and bootstrap the returns of episodes cut by the rollout
         with the learned value, as A2C does (requires ``baseline="value"``).
     :param max_completion_steps: The most steps per env that a rollout runs past ``n_steps`` to complete
@@ -61,7 +62,8 @@ class REINFORCE(OnPolicyAlgorithm):
         (bootstrapped with the value baseline if there is one), with a warning.
     :param ent_coef: Entropy coefficient for the loss calculation
     :param vf_coef: Value function coefficient for the loss calculation (only with ``baseline="value"``)
-    :param max_grad_norm: The maximum value for the gradient clipping, ``None`` to disable clipping
+    :param max_grad_norm: The maximum norm of the gradient (policy and value together), ``None`` (default) for no
+        clipping: clipping the sum lets the value loss, whose scale is the returns', shrink the policy's step
     :param use_sde: Whether to use generalized State Dependent Exploration (gSDE)
         instead of action noise exploration (default: False)
     :param sde_sample_freq: Sample a new noise matrix every n steps when using gSDE
@@ -93,15 +95,15 @@ class REINFORCE(OnPolicyAlgorithm):
         policy: str | type[ActorCriticPolicy],
         env: GymEnv | str,
         learning_rate: float | Schedule = 1e-3,
-        n_steps: int = 256,
+        n_steps: int = 128,
         gamma: float = 0.99,
         baseline: str = "value",
         normalize_advantage: bool = True,
-        rollout_mode: str = "carry",
+        rollout_mode: str = "discard",
         max_completion_steps: int | None = None,
         ent_coef: float = 0.0,
         vf_coef: float = 0.5,
-        max_grad_norm: float | None = 0.5,
+        max_grad_norm: float | None = None,
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         rollout_buffer_class: type[RolloutBuffer] | None = None,
@@ -152,9 +154,10 @@ class REINFORCE(OnPolicyAlgorithm):
         self.normalize_advantage = normalize_advantage
         self.rollout_mode = rollout_mode
         self.max_completion_steps = max_completion_steps
-        if self.action_space is not None and not isinstance(self.action_space, SUPPORTED_ACTION_SPACES):
+        action_space = getattr(self, "action_space", None)  # unset when there is no env (as in load())
+        if action_space is not None and not isinstance(action_space, SUPPORTED_ACTION_SPACES):
             names = ", ".join(space.__name__ for space in SUPPORTED_ACTION_SPACES)
-            raise ValueError(f"action space {self.action_space} is not supported by {type(self).__name__}: use one of {names}")
+            raise ValueError(f"action space {action_space} is not supported by {type(self).__name__}: use one of {names}")
         if _init_setup_model:
             self._setup_model()
 
@@ -235,7 +238,9 @@ class REINFORCE(OnPolicyAlgorithm):
                 stacklevel=2,
             )
         episode_end[episode_end < 0] = rollout_buffer.pos
-        rollout_buffer.finish_rollout(episode_end, self._bootstrap_values(self._last_obs, cut), carry=self.rollout_mode == "carry")
+        rollout_buffer.finish_rollout(
+            episode_end, self._bootstrap_values(self._last_obs, cut), carry=self.rollout_mode == "carry"
+        )
         self.logger.record("rollout/length", n_steps)
         callback.update_locals(locals())
         callback.on_rollout_end()
@@ -263,7 +268,9 @@ class REINFORCE(OnPolicyAlgorithm):
 
         if isinstance(self.action_space, spaces.Discrete):
             actions = actions.reshape(-1, 1)
-        truncated = np.array([done and info.get("TimeLimit.truncated", False) for done, info in zip(dones, infos)])
+        truncated = np.array(
+            [done and info.get("TimeLimit.truncated", False) for done, info in zip(dones, infos, strict=True)]
+        )
         if truncated.any():
             terminal_obs = _stack([infos[i]["terminal_observation"] for i in np.flatnonzero(truncated)])
             rewards = rewards + self.gamma * self._bootstrap_values(terminal_obs, truncated, batch_mask=False)
@@ -329,7 +336,9 @@ class REINFORCE(OnPolicyAlgorithm):
         self.logger.record("train/entropy_loss", entropy_loss.item())
         if values is not None:
             self.logger.record("train/value_loss", value_loss.item())
-            self.logger.record("train/explained_variance", explained_variance(values.detach().cpu().numpy(), data.returns.cpu().numpy()))
+            self.logger.record(
+                "train/explained_variance", explained_variance(values.detach().cpu().numpy(), data.returns.cpu().numpy())
+            )
         if hasattr(self.policy, "log_std"):
             self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
 

@@ -33,7 +33,7 @@ def discounted_returns(rewards: np.ndarray, episode_ends: np.ndarray, gamma: flo
     # Lay the envs end to end (env-major) with an episode end after each env's last step.
     n_steps = rewards.shape[0]
     ends = episode_ends.T.copy()
-    ends[:, -1] = True
+    ends[:, -1:] = True  # a slice: no error when T = 0
     flat = _returns_1d(rewards.T.ravel(), ends.ravel(), gamma)
     return flat.reshape(rewards.shape[::-1]).T.reshape(n_steps, *rewards.shape[1:])
 

@@ -1,0 +1,27 @@
+# The two set-up commands of the README: `make train` (the main job) and `make test`.
+# Each builds the virtual environment on first use: CPU torch first, then the package with its extras.
+VENV ?= .venv
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+PY := $(VENV)/bin/python
+
+.PHONY: install train test lint
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[tests]"
+	touch $@
+
+train: install
+	$(PY) -m sb3_reinforce --env CartPole-v1
+
+test: install
+	$(PY) -m pytest -n 2 tests
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .

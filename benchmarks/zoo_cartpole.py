@@ -1,0 +1,119 @@
+"""
+Check the CartPole-v1 entry of zoo_configs/reinforce.yml: train it on 5 seeds for its full ``n_timesteps``,
+evaluating the deterministic policy on 10 episodes every 5,000 steps, with the "seed recipe" (one update per
+episode, one 128-unit hidden layer, Adam 3e-4, standardized reward-to-go) measured the same way beside it.
+
+    python benchmarks/zoo_cartpole.py --workers 2
+
+Writes benchmarks/results/zoo_cartpole.csv (finished runs are skipped when re-run) and
+benchmarks/results/zoo_cartpole.md (the table, with the command, machine and date).
+"""
+
+import argparse
+import csv
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import train_and_evaluate
+
+HERE = os.path.dirname(__file__)
+CONFIG = os.path.join(HERE, "..", "zoo_configs", "reinforce.yml")
+RESULTS = os.path.join(HERE, "results", "zoo_cartpole.csv")
+FIELDS = ["config", "seed", "steps", "final_eval", "best_eval", "seconds"]
+THRESHOLD = 475.0
+SEED_RECIPE = dict(
+    n_envs=1,
+    n_steps=1,
+    learning_rate=3e-4,
+    baseline="none",
+    normalize_advantage=True,
+    max_grad_norm=None,
+    policy_kwargs=dict(net_arch=[128]),
+)
+
+
+def zoo_hyperparams(env_id: str = "CartPole-v1") -> dict[str, Any]:
+    with open(CONFIG) as file:
+        hyperparams = yaml.safe_load(file)[env_id]
+    if isinstance(hyperparams.get("policy_kwargs"), str):
+        hyperparams["policy_kwargs"] = eval(hyperparams["policy_kwargs"])  # RL Zoo writes them as Python strings
+    return hyperparams
+
+
+def run(name: str, hyperparams: dict[str, Any], seed: int, budget: int) -> dict[str, Any]:
+    result = train_and_evaluate("CartPole-v1", hyperparams, seed, budget, 5_000, THRESHOLD, stop_at_threshold=False)
+    return dict(config=name, seed=seed, **{key: "" if value is None else value for key, value in result.items()})
+
+
+def table(rows: list[dict[str, str]], budget: int) -> str:
+    lines = [
+        "| config | seeds reaching 475 | median steps to 475 | steps to 475 per seed | final eval (mean +/- std) |",
+        "|---|---|---|---|---|",
+    ]
+    for name in dict.fromkeys(row["config"] for row in rows):
+        runs = [row for row in rows if row["config"] == name]
+        steps = [int(row["steps"]) if row["steps"] else None for row in runs]
+        reached = [s for s in steps if s is not None]
+        median = np.median([s if s is not None else np.inf for s in steps])
+        median = f"{int(median):,}" if np.isfinite(median) else "never"
+        per_seed = " ".join(f"{s // 1000}k" if s is not None else "never" for s in steps)
+        final = [float(row["final_eval"]) for row in runs]
+        lines.append(
+            f"| {name} | {len(reached)}/{len(runs)} | {median} | {per_seed} | {np.mean(final):.1f} +/- {np.std(final):.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    zoo = zoo_hyperparams()
+    budget = int(zoo["n_timesteps"])
+    configs = {"zoo_configs/reinforce.yml": zoo, "seed recipe": SEED_RECIPE}
+    done = set()
+    if os.path.exists(RESULTS):
+        with open(RESULTS) as file:
+            done = {(row["config"], row["seed"]) for row in csv.DictReader(file)}
+    todo = [(name, seed) for name in configs for seed in args.seeds if (name, str(seed)) not in done]
+    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+    new_file = not os.path.exists(RESULTS)
+    with open(RESULTS, "a", newline="") as file, ProcessPoolExecutor(args.workers) as pool:
+        writer = csv.DictWriter(file, FIELDS)
+        if new_file:
+            writer.writeheader()
+        futures = [pool.submit(run, name, configs[name], seed, budget) for name, seed in todo]
+        for i, future in enumerate(futures, 1):
+            writer.writerow(future.result())
+            file.flush()
+            print(f"[{i}/{len(futures)}] done", flush=True)
+    with open(RESULTS) as file:
+        rows = [row for row in csv.DictReader(file) if int(row["seed"]) in args.seeds]
+    report = "\n".join(
+        [
+            f"CartPole-v1, {budget:,} env steps per run, deterministic evaluation on 10 episodes every 5,000 steps.",
+            f"Zoo entry: `{ {k: v for k, v in zoo.items()} }`",
+            "",
+            table(rows, budget),
+            "",
+            f"Command: `python benchmarks/zoo_cartpole.py --workers {args.workers}`; machine: {platform.machine()}, "
+            f"{os.cpu_count()} cores, {platform.python_version()}; date: {time.strftime('%Y-%m-%d')}.",
+        ]
+    )
+    with open(os.path.join(HERE, "results", "zoo_cartpole.md"), "w") as file:
+        file.write(report + "\n")
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
