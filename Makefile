@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 train: install
-	$(PY) -m sb3_reinforce --env CartPole-v1
+	$(PY) -m sb3_reinforce --env CartPole-v1 --conf-file zoo_configs/reinforce.yml
 
 test: install
 	$(PY) -m pytest -n 2 tests

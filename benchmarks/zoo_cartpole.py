@@ -19,7 +19,8 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
-import yaml
+
+from sb3_reinforce.train import load_zoo_hyperparams
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import train_and_evaluate
@@ -38,14 +39,6 @@ SEED_RECIPE = dict(
     max_grad_norm=None,
     policy_kwargs=dict(net_arch=[128]),
 )
-
-
-def zoo_hyperparams(env_id: str = "CartPole-v1") -> dict[str, Any]:
-    with open(CONFIG) as file:
-        hyperparams = yaml.safe_load(file)[env_id]
-    if isinstance(hyperparams.get("policy_kwargs"), str):
-        hyperparams["policy_kwargs"] = eval(hyperparams["policy_kwargs"])  # RL Zoo writes them as Python strings
-    return hyperparams
 
 
 def run(name: str, hyperparams: dict[str, Any], seed: int, budget: int) -> dict[str, Any]:
@@ -78,7 +71,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    zoo = zoo_hyperparams()
+    zoo = load_zoo_hyperparams(CONFIG, "CartPole-v1")
     budget = int(zoo["n_timesteps"])
     configs = {"zoo_configs/reinforce.yml": zoo, "seed recipe": SEED_RECIPE}
     done = set()
