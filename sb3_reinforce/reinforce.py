@@ -18,7 +18,7 @@ from sb3_reinforce.buffers import DictReinforceRolloutBuffer, EpisodeBufferMixin
 SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
 
 BASELINES = ("none", "mean", "value")
-ROLLOUT_MODES = ("carry", "discard", "bootstrap")
+ROLLOUT_MODES = ("discard", "carry", "bootstrap")
 SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 # Length of the episode-completion phase when neither ``max_completion_steps`` nor the env's time limit sets it
 DEFAULT_MAX_COMPLETION_STEPS = 1000
@@ -238,9 +238,10 @@ class REINFORCE(OnPolicyAlgorithm):
                 stacklevel=2,
             )
         episode_end[episode_end < 0] = rollout_buffer.pos
-        rollout_buffer.finish_rollout(
-            episode_end, self._bootstrap_values(self._last_obs, cut), carry=self.rollout_mode == "carry"
-        )
+        last_values = np.zeros(env.num_envs, dtype=np.float32)  # a cut return ends there without a value baseline
+        if self.baseline == "value" and cut.any():
+            last_values[cut] = self._predict_values(_select(self._last_obs, cut))
+        rollout_buffer.finish_rollout(episode_end, last_values, carry=self.rollout_mode == "carry")
         self.logger.record("rollout/length", n_steps)
         callback.update_locals(locals())
         callback.on_rollout_end()
@@ -268,33 +269,21 @@ class REINFORCE(OnPolicyAlgorithm):
 
         if isinstance(self.action_space, spaces.Discrete):
             actions = actions.reshape(-1, 1)
-        truncated = np.array(
-            [done and info.get("TimeLimit.truncated", False) for done, info in zip(dones, infos, strict=True)]
-        )
-        if truncated.any():
-            terminal_obs = _stack([infos[i]["terminal_observation"] for i in np.flatnonzero(truncated)])
-            rewards = rewards + self.gamma * self._bootstrap_values(terminal_obs, truncated, batch_mask=False)
+        if self.baseline == "value":  # bootstrap episodes cut by a time limit: r + gamma * V(s')
+            truncated = [i for i, info in enumerate(infos) if dones[i] and info.get("TimeLimit.truncated")]
+            if truncated:
+                rewards = rewards.astype(np.float32)
+                terminal_obs = _stack([infos[i]["terminal_observation"] for i in truncated])
+                rewards[truncated] += self.gamma * self._predict_values(terminal_obs)
         rollout_buffer.add(self._last_obs, actions, rewards, self._last_episode_starts, values, log_probs)  # type: ignore[arg-type]
         self._last_obs = new_obs  # type: ignore[assignment]
         self._last_episode_starts = dones
         return True
 
-    def _bootstrap_values(self, obs: Any, mask: np.ndarray, batch_mask: bool = True) -> np.ndarray:
-        """
-        Values ``V(s)`` to continue the returns of episodes cut short, zero where ``mask`` is False or when there
-        is no value baseline (then a cut return simply ends there).
-
-        :param obs: Observations, one per env (``batch_mask=True``) or one per True entry of ``mask``
-        :param mask: Which envs to bootstrap
-        """
-        values = np.zeros(len(mask), dtype=np.float32)
-        if self.baseline != "value" or not mask.any():
-            return values
-        if batch_mask:
-            obs = {key: value[mask] for key, value in obs.items()} if isinstance(obs, dict) else obs[mask]
+    def _predict_values(self, obs: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
+        """The value baseline ``V(s)`` of a batch of observations."""
         with th.no_grad():
-            values[mask] = self.policy.predict_values(self.policy.obs_to_tensor(obs)[0]).flatten().cpu().numpy()
-        return values
+            return self.policy.predict_values(self.policy.obs_to_tensor(obs)[0]).flatten().cpu().numpy()
 
     def train(self) -> None:
         """
@@ -372,6 +361,13 @@ class REINFORCE(OnPolicyAlgorithm):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
+
+
+def _select(observations: Any, mask: np.ndarray) -> Any:
+    """The observations (an array or a dict of arrays, one row per env) of the envs where ``mask`` is True."""
+    if isinstance(observations, dict):
+        return {key: value[mask] for key, value in observations.items()}
+    return observations[mask]
 
 
 def _stack(observations: list[Any]) -> Any:
