@@ -10,16 +10,14 @@ the table for the chosen group is printed in markdown.
 """
 
 import argparse
-import csv
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import train_and_evaluate
+from common import SEED_RECIPE, load_rows, run_resumable, train_and_evaluate
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "cartpole_sweep.csv")
 FIELDS = ["config", "seed", "reached", "steps", "best_eval", "seconds"]
@@ -42,8 +40,6 @@ def cfg(**changes: Any) -> dict[str, Any]:
     return {**BASE, **changes}
 
 
-# The "seed recipe": one update per episode, one 128-unit hidden layer, Adam 3e-4, standardized reward-to-go.
-SEED_RECIPE = cfg(n_steps=1, learning_rate=3e-4, baseline="none", policy_kwargs=dict(net_arch=[128]))
 CLIP = dict(max_grad_norm=0.5)  # the first rounds clipped gradients at 0.5, as A2C does
 
 GROUPS: dict[str, dict[str, dict[str, Any]]] = {
@@ -112,13 +108,6 @@ def run(name: str, config: dict[str, Any], seed: int, budget: int, eval_freq: in
     )
 
 
-def load_results() -> list[dict[str, str]]:
-    if not os.path.exists(RESULTS):
-        return []
-    with open(RESULTS) as file:
-        return list(csv.DictReader(file))
-
-
 def table(names: list[str], rows: list[dict[str, str]], budget: int) -> str:
     lines = [
         f"| config | seeds | reached 475 | median steps to 475 (unreached = {budget:,}) | steps per seed | best eval (mean) |",
@@ -147,21 +136,13 @@ def main() -> None:
     args = parser.parse_args()
 
     configs = {name: config for name, config in GROUPS[args.group].items() if not args.configs or name in args.configs}
-    done = {(row["config"], row["seed"]) for row in load_results()}
-    todo = [(name, seed) for name in configs for seed in args.seeds if (name, str(seed)) not in done]
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    new_file = not os.path.exists(RESULTS)
-    with open(RESULTS, "a", newline="") as file, ProcessPoolExecutor(args.workers) as pool:
-        writer = csv.DictWriter(file, FIELDS)
-        if new_file:
-            writer.writeheader()
-        futures = [pool.submit(run, name, configs[name], seed, args.budget, args.eval_freq) for name, seed in todo]
-        for i, future in enumerate(futures, 1):
-            result = future.result()
-            writer.writerow(result)
-            file.flush()
-            print(f"[{i}/{len(futures)}] {result}", flush=True)
-    print(table(list(configs), [row for row in load_results() if int(row["seed"]) in args.seeds], args.budget))
+    jobs = {
+        (name, seed): (run, (name, configs[name], seed, args.budget, args.eval_freq))
+        for name in configs
+        for seed in args.seeds
+    }
+    run_resumable(RESULTS, FIELDS, jobs, args.workers)
+    print(table(list(configs), [row for row in load_rows(RESULTS) if int(row["seed"]) in args.seeds], args.budget))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,55 @@
 """Shared by the benchmark scripts: train one configuration on one seed and evaluate it on the way."""
 
+import csv
 import os
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
+
+# The "seed recipe": one update per episode, one 128-unit hidden layer, Adam 3e-4, standardized reward-to-go.
+SEED_RECIPE = dict(
+    n_envs=1,
+    n_steps=1,
+    learning_rate=3e-4,
+    gamma=0.99,
+    baseline="none",
+    normalize_advantage=True,
+    rollout_mode="discard",
+    max_grad_norm=None,
+    policy_kwargs=dict(net_arch=[128]),
+)
+
+
+def load_rows(path: str) -> list[dict[str, str]]:
+    if not os.path.exists(path):
+        return []
+    with open(path) as file:
+        return list(csv.DictReader(file))
+
+
+def run_resumable(path: str, fields: list[str], jobs: dict[tuple[str, int], tuple[Callable, tuple]], workers: int) -> None:
+    """
+    Run ``jobs`` ((config name, seed) -> (function, arguments)) in ``workers`` processes, appending each result (a dict
+    with ``fields``) to the CSV file at ``path`` as it comes; jobs whose (config, seed) is already there are skipped.
+    """
+    done = {(row["config"], int(row["seed"])) for row in load_rows(path)}
+    todo = [key for key in jobs if key not in done]
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    new_file = not os.path.exists(path)
+    with open(path, "a", newline="") as file, ProcessPoolExecutor(workers) as pool:
+        writer = csv.DictWriter(file, fields)
+        if new_file:
+            writer.writeheader()
+        futures = [pool.submit(jobs[key][0], *jobs[key][1]) for key in todo]
+        for i, future in enumerate(futures, 1):
+            result = future.result()
+            writer.writerow(result)
+            file.flush()
+            print(f"[{i}/{len(futures)}] {result}", flush=True)
 
 
 def train_and_evaluate(

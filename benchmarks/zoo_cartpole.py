@@ -10,12 +10,10 @@ benchmarks/results/zoo_cartpole.md (the table, with the command, machine and dat
 """
 
 import argparse
-import csv
 import os
 import platform
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -23,22 +21,13 @@ import numpy as np
 from sb3_reinforce.train import load_zoo_hyperparams
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import train_and_evaluate
+from common import SEED_RECIPE, load_rows, run_resumable, train_and_evaluate
 
 HERE = os.path.dirname(__file__)
 CONFIG = os.path.join(HERE, "..", "zoo_configs", "reinforce.yml")
 RESULTS = os.path.join(HERE, "results", "zoo_cartpole.csv")
 FIELDS = ["config", "seed", "steps", "final_eval", "best_eval", "seconds"]
 THRESHOLD = 475.0
-SEED_RECIPE = dict(
-    n_envs=1,
-    n_steps=1,
-    learning_rate=3e-4,
-    baseline="none",
-    normalize_advantage=True,
-    max_grad_norm=None,
-    policy_kwargs=dict(net_arch=[128]),
-)
 
 
 def run(name: str, hyperparams: dict[str, Any], seed: int, budget: int) -> dict[str, Any]:
@@ -74,24 +63,9 @@ def main() -> None:
     zoo = load_zoo_hyperparams(CONFIG, "CartPole-v1")
     budget = int(zoo["n_timesteps"])
     configs = {"zoo_configs/reinforce.yml": zoo, "seed recipe": SEED_RECIPE}
-    done = set()
-    if os.path.exists(RESULTS):
-        with open(RESULTS) as file:
-            done = {(row["config"], row["seed"]) for row in csv.DictReader(file)}
-    todo = [(name, seed) for name in configs for seed in args.seeds if (name, str(seed)) not in done]
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    new_file = not os.path.exists(RESULTS)
-    with open(RESULTS, "a", newline="") as file, ProcessPoolExecutor(args.workers) as pool:
-        writer = csv.DictWriter(file, FIELDS)
-        if new_file:
-            writer.writeheader()
-        futures = [pool.submit(run, name, configs[name], seed, budget) for name, seed in todo]
-        for i, future in enumerate(futures, 1):
-            writer.writerow(future.result())
-            file.flush()
-            print(f"[{i}/{len(futures)}] done", flush=True)
-    with open(RESULTS) as file:
-        rows = [row for row in csv.DictReader(file) if int(row["seed"]) in args.seeds]
+    jobs = {(name, seed): (run, (name, configs[name], seed, budget)) for name in configs for seed in args.seeds}
+    run_resumable(RESULTS, FIELDS, jobs, args.workers)
+    rows = [row for row in load_rows(RESULTS) if int(row["seed"]) in args.seeds]
     report = "\n".join(
         [
             f"CartPole-v1, {budget:,} env steps per run, deterministic evaluation on 10 episodes every 5,000 steps.",
