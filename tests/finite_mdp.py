@@ -1,0 +1,224 @@
+"""
+Small finite MDPs as a vectorized SB3 VecEnv (one-hot observations), their exact policy gradients, and the
+gradient that REINFORCE's own ``train()`` produces on rollouts it collects itself.
+
+Shared by tests/test_estimator.py and benchmarks/estimator_variance.py.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.vec_env import VecEnv
+
+from sb3_reinforce import REINFORCE
+
+
+@dataclass
+class FiniteMDP:
+    """
+    :param transitions: (S, A, S + 1) next-state probabilities; the last column is termination
+    :param rewards: (S, A) reward of taking a in s
+    :param initial: (S,) initial state distribution
+    :param time_limit: episodes are truncated after this many steps (None: they only terminate)
+    """
+
+    transitions: np.ndarray
+    rewards: np.ndarray
+    initial: np.ndarray
+    time_limit: int | None = None
+
+    @classmethod
+    def random(
+        cls, seed: int, n_states: int = 4, n_actions: int = 3, terminate: float = 0.25, time_limit: int | None = None
+    ) -> "FiniteMDP":
+        rng = np.random.default_rng(seed)
+        p_terminate = rng.uniform(0.5 * terminate, 1.5 * terminate, size=(n_states, n_actions, 1))
+        moves = rng.dirichlet(np.ones(n_states), size=(n_states, n_actions)) * (1 - p_terminate)
+        rewards = rng.normal(size=(n_states, n_actions))
+        return cls(np.concatenate([moves, p_terminate], axis=2), rewards, rng.dirichlet(np.ones(n_states)), time_limit)
+
+    @property
+    def n_states(self) -> int:
+        return self.rewards.shape[0]
+
+    @property
+    def n_actions(self) -> int:
+        return self.rewards.shape[1]
+
+
+class FiniteMDPVecEnv(VecEnv):
+    """``n_envs`` copies of a ``FiniteMDP``, simulated together in numpy, with SB3's VecEnv conventions."""
+
+    def __init__(self, mdp: FiniteMDP, n_envs: int, seed: int = 0):
+        observation_space = spaces.Box(0.0, 1.0, shape=(mdp.n_states,), dtype=np.float32)
+        super().__init__(n_envs, observation_space, spaces.Discrete(mdp.n_actions))
+        self.mdp = mdp
+        self.rng = np.random.default_rng(seed)
+        self.states = np.zeros(n_envs, dtype=np.int64)
+        self.elapsed = np.zeros(n_envs, dtype=np.int64)
+        self.cumulative = np.cumsum(mdp.transitions, axis=2)
+
+    def _obs(self, states: np.ndarray) -> np.ndarray:
+        return np.eye(self.mdp.n_states, dtype=np.float32)[states]
+
+    def _initial_states(self, n: int) -> np.ndarray:
+        return self.rng.choice(self.mdp.n_states, size=n, p=self.mdp.initial)
+
+    def reset(self) -> np.ndarray:
+        self.states = self._initial_states(self.num_envs)
+        self.elapsed[:] = 0
+        return self._obs(self.states)
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self.actions = np.asarray(actions).reshape(-1)
+
+    def step_wait(self) -> Any:
+        rewards = self.mdp.rewards[self.states, self.actions].astype(np.float32)
+        cumulative = self.cumulative[self.states, self.actions]
+        next_states = np.minimum((self.rng.random((self.num_envs, 1)) > cumulative).sum(axis=1), self.mdp.n_states)
+        terminated = next_states == self.mdp.n_states
+        self.elapsed += 1
+        limit = self.mdp.time_limit
+        truncated = ~terminated & (self.elapsed >= limit) if limit is not None else np.zeros(self.num_envs, dtype=bool)
+        dones = terminated | truncated
+        terminal_obs = self._obs(np.minimum(next_states, self.mdp.n_states - 1))
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        for i in np.flatnonzero(dones):
+            infos[i] = {"terminal_observation": terminal_obs[i], "TimeLimit.truncated": bool(truncated[i])}
+        next_states[dones] = self._initial_states(int(dones.sum()))
+        self.elapsed[dones] = 0
+        self.states = next_states
+        return self._obs(self.states), rewards, dones, infos
+
+    def close(self) -> None:
+        pass
+
+    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+        return [None] * self.num_envs  # no spec: REINFORCE falls back to max_completion_steps
+
+    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
+        raise NotImplementedError
+
+    def env_method(self, method_name: str, *method_args: Any, indices: Any = None, **method_kwargs: Any) -> list[Any]:
+        raise NotImplementedError
+
+    def env_is_wrapped(self, wrapper_class: Any, indices: Any = None) -> list[bool]:
+        return [False] * self.num_envs
+
+
+def policy_parameters(model: REINFORCE) -> list[th.nn.Parameter]:
+    """The parameters of the policy's logits (the tabular softmax: weight (A, S) and bias (A,))."""
+    return list(model.policy.action_net.parameters())
+
+
+def expected_gradient(model: REINFORCE, mdp: FiniteMDP) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Exact expectations, per episode, for the current policy of ``model``, flattened over ``policy_parameters``:
+
+    - ``surrogate``: E[sum_t grad log pi(a_t|s_t) G_t], with G_t = sum_{k>=t} gamma^{k-t} r_k (plus gamma * V(s') where a
+      time limit truncates the episode and the model bootstraps with its value baseline). This is what REINFORCE's
+      loss estimates: the gradient of sum_t E_{s_t}[sum_a pi_theta(a|s_t) Q_t(s_t, a)] with the state distribution and
+      Q held fixed. It omits the gamma^t factor of the true gradient, so for gamma < 1 it is not the gradient of J.
+    - ``true``: the gradient of J(theta) = E[sum_t gamma^t r_t] (+ the bootstrap term), by autograd through the
+      dynamic program. The two coincide when gamma = 1.
+    """
+    gamma = model.gamma
+    n_states = mdp.n_states
+    one_hot = th.eye(n_states, device=model.device)
+    probs = model.policy.get_distribution(one_hot).distribution.probs.double().cpu()  # (S, A), differentiable
+    with th.no_grad():
+        bootstrap = model.policy.predict_values(one_hot).flatten().double().cpu()
+    if model.baseline != "value":
+        bootstrap = th.zeros(n_states, dtype=th.float64)
+    moves = th.as_tensor(mdp.transitions[:, :, :n_states])  # (S, A, S)
+    rewards = th.as_tensor(mdp.rewards)
+    initial = th.as_tensor(mdp.initial)
+
+    def terms(policy: th.Tensor) -> tuple[list[th.Tensor], list[th.Tensor]]:
+        """Per time step: state occupancy d_t (S,) and action values Q_t (S, A)."""
+        flow = th.einsum("sa,sat->st", policy, moves)  # (S, S) next-state probabilities under the policy
+        if mdp.time_limit is None:
+            eye = th.eye(n_states, dtype=th.float64)
+            visits = th.linalg.solve(eye - flow.T, initial)  # expected visits over the whole episode
+            values = th.linalg.solve(eye - gamma * flow, (policy * rewards).sum(1))
+            return [visits], [rewards + gamma * moves @ values]
+        occupancy, q_values, d = [], [], initial
+        for _ in range(mdp.time_limit):
+            occupancy.append(d)
+            d = d @ flow
+        values = bootstrap
+        for _ in range(mdp.time_limit):
+            q = rewards + gamma * moves @ values
+            q_values.insert(0, q)
+            values = (policy * q).sum(1)
+        return occupancy, q_values
+
+    parameters = policy_parameters(model)
+    occupancy, q_values = terms(probs.detach())
+    surrogate = sum((d[:, None] * probs * q).sum() for d, q in zip(occupancy, q_values, strict=True))
+    surrogate_grad = th.autograd.grad(surrogate, parameters, retain_graph=True)
+    # True objective: J = sum_t gamma^t E[r_t] (+ gamma^H E[V(s_H)] at a time limit), differentiated through everything
+    true_grad = th.autograd.grad(_objective(probs, moves, rewards, initial, bootstrap, gamma, mdp.time_limit), parameters)
+    flat = lambda grads: th.cat([g.flatten() for g in grads]).double().cpu().numpy()  # noqa: E731
+    return flat(surrogate_grad), flat(true_grad)
+
+
+def _objective(
+    policy: th.Tensor,
+    moves: th.Tensor,
+    rewards: th.Tensor,
+    initial: th.Tensor,
+    bootstrap: th.Tensor,
+    gamma: float,
+    time_limit: int | None,
+) -> th.Tensor:
+    flow = th.einsum("sa,sat->st", policy, moves)
+    reward = (policy * rewards).sum(1)
+    n_states = len(initial)
+    if time_limit is None:
+        discounted_visits = th.linalg.solve(th.eye(n_states, dtype=th.float64) - gamma * flow.T, initial)
+        return discounted_visits @ reward
+    total, d = th.zeros((), dtype=th.float64), initial
+    for t in range(time_limit):
+        total = total + gamma**t * d @ reward
+        d = d @ flow
+    return total + gamma**time_limit * d @ bootstrap
+
+
+def reinforce_gradients(model: REINFORCE, env: FiniteMDPVecEnv, n_rollouts: int) -> np.ndarray:
+    """
+    The gradient that ``model.train()`` computes, on ``n_rollouts`` rollouts that ``model.collect_rollouts`` collects
+    from freshly reset envs, each rescaled to one per episode: ascent direction = -grad * batch size / episodes.
+    The optimizer step is replaced by the capture, so the policy stays the same throughout.
+
+    :return: (n_rollouts, n_parameters)
+    """
+    parameters = policy_parameters(model)
+    captured: list[np.ndarray] = []
+    model.policy.optimizer.step = lambda *args, **kwargs: captured.append(  # type: ignore[method-assign]
+        th.cat([p.grad.flatten() for p in parameters]).double().cpu().numpy()
+    )
+    _, callback = model._setup_learn(total_timesteps=1)
+    estimates = []
+    for _ in range(n_rollouts):
+        model._last_obs = env.reset()
+        model._last_episode_starts = np.ones(env.num_envs, dtype=bool)
+        assert model.collect_rollouts(env, callback, model.rollout_buffer, model.n_steps)
+        buffer = model.rollout_buffer
+        valid = buffer.valid[: buffer.pos]
+        episodes = (buffer.episode_starts[: buffer.pos] * valid).sum()  # every used episode starts in the rollout
+        model.train()
+        estimates.append(-captured.pop() * valid.sum() / episodes)
+    return np.array(estimates)
+
+
+def compare(estimates: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    """The largest |z-score| of the mean estimate against ``target`` over coordinates, and their cosine similarity."""
+    mean = estimates.mean(axis=0)
+    standard_error = estimates.std(axis=0, ddof=1) / np.sqrt(len(estimates))
+    z_scores = (mean - target) / np.maximum(standard_error, 1e-12)
+    cosine = mean @ target / (np.linalg.norm(mean) * np.linalg.norm(target))
+    return float(np.abs(z_scores).max()), float(cosine)
