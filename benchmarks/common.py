@@ -53,7 +53,7 @@ def run_resumable(path: str, fields: list[str], jobs: dict[tuple[str, int], tupl
 
 
 def train_and_evaluate(
-    env_id: str,
+    env_id: str | Callable[[], Any],
     hyperparams: dict[str, Any],
     seed: int,
     budget: int,
@@ -63,21 +63,26 @@ def train_and_evaluate(
     algo: str = "reinforce",
 ) -> dict[str, Any]:
     """
-    Train ``algo`` with ``hyperparams`` (RL Zoo style: ``n_envs`` and ``policy`` included) for ``budget`` env
-    steps, evaluating the deterministic policy on 10 episodes every ``eval_freq`` steps.
+    Train ``algo`` with ``hyperparams`` (RL Zoo style: ``n_envs`` and ``policy`` included) on ``env_id`` (an id or an
+    env factory) for ``budget`` env steps, evaluating the deterministic policy on 10 episodes every ``eval_freq`` steps
+    (with action masks for the maskable algorithms).
 
     :return: steps (env steps when an evaluation first reached ``threshold``, None if never),
         final_eval (last evaluation), best_eval, seconds
     """
     import torch as th
+    from sb3_contrib import MaskablePPO
+    from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
     from stable_baselines3 import A2C, PPO
     from stable_baselines3.common.callbacks import EvalCallback, StopTrainingOnRewardThreshold
     from stable_baselines3.common.env_util import make_vec_env
 
-    from sb3_reinforce import REINFORCE
+    from sb3_reinforce import REINFORCE, MaskableREINFORCE
 
     th.set_num_threads(1)
-    algo_class = {"reinforce": REINFORCE, "a2c": A2C, "ppo": PPO}[algo]
+    algos = {"reinforce": REINFORCE, "a2c": A2C, "ppo": PPO, "reinforce_mask": MaskableREINFORCE, "ppo_mask": MaskablePPO}
+    algo_class = algos[algo]
+    eval_callback_class = MaskableEvalCallback if algo.endswith("_mask") else EvalCallback
     hyperparams = dict(hyperparams)
     n_envs = hyperparams.pop("n_envs", 1)
     policy = hyperparams.pop("policy", "MlpPolicy")
@@ -86,7 +91,7 @@ def train_and_evaluate(
     eval_env = make_vec_env(env_id, n_envs=1, seed=seed + 1000)
     stop = StopTrainingOnRewardThreshold(reward_threshold=threshold) if stop_at_threshold else None
     with tempfile.TemporaryDirectory() as log_path:
-        evaluation = EvalCallback(
+        evaluation = eval_callback_class(
             eval_env,
             callback_on_new_best=stop,
             n_eval_episodes=10,
@@ -107,3 +112,23 @@ def train_and_evaluate(
         best_eval=round(float(means.max()), 1),
         seconds=round(seconds, 1),
     )
+
+
+def steps_table(rows: list[dict[str, str]], threshold: float) -> str:
+    """Markdown table per config of ``rows`` (``train_and_evaluate`` results): steps to ``threshold``, final evaluation."""
+    lines = [
+        f"| config | reached {threshold:g} | median steps to {threshold:g} | steps per seed | final eval (mean +/- std) |",
+        "|---|---|---|---|---|",
+    ]
+    for name in dict.fromkeys(row["config"] for row in rows):
+        runs = [row for row in rows if row["config"] == name]
+        steps = [int(row["steps"]) if row["steps"] else None for row in runs]
+        median = np.median([s if s is not None else np.inf for s in steps])
+        per_seed = " ".join(f"{s // 1000}k" if s is not None else "never" for s in steps)
+        final = [float(row["final_eval"]) for row in runs]
+        median_text = f"{int(median):,}" if np.isfinite(median) else "never"
+        reached = sum(s is not None for s in steps)
+        lines.append(
+            f"| {name} | {reached}/{len(runs)} | {median_text} | {per_seed} | {np.mean(final):.1f} +/- {np.std(final):.1f} |"
+        )
+    return "\n".join(lines)

@@ -16,12 +16,11 @@ import sys
 import time
 from typing import Any
 
-import numpy as np
 
 from sb3_reinforce.train import load_zoo_hyperparams
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import SEED_RECIPE, load_rows, run_resumable, train_and_evaluate
+from common import SEED_RECIPE, load_rows, run_resumable, steps_table, train_and_evaluate
 
 HERE = os.path.dirname(__file__)
 CONFIG = os.path.join(HERE, "..", "zoo_configs", "reinforce.yml")
@@ -33,25 +32,6 @@ THRESHOLD = 475.0
 def run(name: str, hyperparams: dict[str, Any], seed: int, budget: int) -> dict[str, Any]:
     result = train_and_evaluate("CartPole-v1", hyperparams, seed, budget, 5_000, THRESHOLD, stop_at_threshold=False)
     return dict(config=name, seed=seed, **{key: "" if value is None else value for key, value in result.items()})
-
-
-def table(rows: list[dict[str, str]], budget: int) -> str:
-    lines = [
-        "| config | seeds reaching 475 | median steps to 475 | steps to 475 per seed | final eval (mean +/- std) |",
-        "|---|---|---|---|---|",
-    ]
-    for name in dict.fromkeys(row["config"] for row in rows):
-        runs = [row for row in rows if row["config"] == name]
-        steps = [int(row["steps"]) if row["steps"] else None for row in runs]
-        reached = [s for s in steps if s is not None]
-        median = np.median([s if s is not None else np.inf for s in steps])
-        median = f"{int(median):,}" if np.isfinite(median) else "never"
-        per_seed = " ".join(f"{s // 1000}k" if s is not None else "never" for s in steps)
-        final = [float(row["final_eval"]) for row in runs]
-        lines.append(
-            f"| {name} | {len(reached)}/{len(runs)} | {median} | {per_seed} | {np.mean(final):.1f} +/- {np.std(final):.1f} |"
-        )
-    return "\n".join(lines)
 
 
 def main() -> None:
@@ -71,7 +51,7 @@ def main() -> None:
             f"CartPole-v1, {budget:,} env steps per run, deterministic evaluation on 10 episodes every 5,000 steps.",
             f"Zoo entry: `{ {k: v for k, v in zoo.items()} }`",
             "",
-            table(rows, budget),
+            steps_table(rows, THRESHOLD),
             "",
             f"Command: `python benchmarks/zoo_cartpole.py --workers {args.workers}`; machine: {platform.machine()}, "
             f"{os.cpu_count()} cores, {platform.python_version()}; date: {time.strftime('%Y-%m-%d')}.",

@@ -1,5 +1,6 @@
 import os
 
+from sb3_reinforce.maskable import MaskableREINFORCE
 from sb3_reinforce.reinforce import REINFORCE
 
 # Read version from file
@@ -7,4 +8,4 @@ version_file = os.path.join(os.path.dirname(__file__), "version.txt")
 with open(version_file) as file_handler:
     __version__ = file_handler.read().strip()
 
-__all__ = ["REINFORCE", "__version__"]
+__all__ = ["REINFORCE", "MaskableREINFORCE", "__version__"]

@@ -4,6 +4,7 @@ from collections.abc import Generator
 from typing import Any
 
 import numpy as np
+from sb3_contrib.common.maskable.buffers import MaskableDictRolloutBuffer, MaskableRolloutBuffer
 from stable_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
 
 from sb3_reinforce.returns import discounted_returns
@@ -163,3 +164,11 @@ class ReinforceRolloutBuffer(EpisodeBufferMixin, RolloutBuffer):
 
 class DictReinforceRolloutBuffer(EpisodeBufferMixin, DictRolloutBuffer):
     """SB3's ``DictRolloutBuffer`` that completes episodes and stores their Monte Carlo returns."""
+
+
+class MaskableReinforceRolloutBuffer(EpisodeBufferMixin, MaskableRolloutBuffer):
+    """sb3-contrib's ``MaskableRolloutBuffer`` (it stores the action masks) that completes episodes."""
+
+
+class MaskableDictReinforceRolloutBuffer(EpisodeBufferMixin, MaskableDictRolloutBuffer):
+    """sb3-contrib's ``MaskableDictRolloutBuffer`` that completes episodes."""

@@ -19,7 +19,6 @@ SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
 
 BASELINES = ("none", "mean", "value")
 ROLLOUT_MODES = ("discard", "carry", "bootstrap")
-SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 # Length of the episode-completion phase when neither ``max_completion_steps`` nor the env's time limit sets it
 DEFAULT_MAX_COMPLETION_STEPS = 1000
 
@@ -88,6 +87,12 @@ class REINFORCE(OnPolicyAlgorithm):
         "CnnPolicy": ActorCriticCnnPolicy,
         "MultiInputPolicy": MultiInputActorCriticPolicy,
     }
+    supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (
+        spaces.Box,
+        spaces.Discrete,
+        spaces.MultiDiscrete,
+        spaces.MultiBinary,
+    )
     rollout_buffer: ReinforceRolloutBuffer | DictReinforceRolloutBuffer
 
     def __init__(
@@ -155,8 +160,8 @@ class REINFORCE(OnPolicyAlgorithm):
         self.rollout_mode = rollout_mode
         self.max_completion_steps = max_completion_steps
         action_space = getattr(self, "action_space", None)  # unset when there is no env (as in load())
-        if action_space is not None and not isinstance(action_space, SUPPORTED_ACTION_SPACES):
-            names = ", ".join(space.__name__ for space in SUPPORTED_ACTION_SPACES)
+        if action_space is not None and not isinstance(action_space, self.supported_action_spaces):
+            names = ", ".join(space.__name__ for space in self.supported_action_spaces)
             raise ValueError(f"action space {action_space} is not supported by {type(self).__name__}: use one of {names}")
         if _init_setup_model:
             self._setup_model()
@@ -250,9 +255,11 @@ class REINFORCE(OnPolicyAlgorithm):
     def _collect_step(self, env: VecEnv, callback: BaseCallback, rollout_buffer: RolloutBuffer) -> bool:
         """Take one step in every env and store it. Return False if a callback asked to stop training."""
         with th.no_grad():
+            # Only the actor: train() recomputes the log-probabilities and the values (so the buffer's
+            # ``values`` and ``log_probs`` are left at zero), and the value head is not needed to act.
             obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
-            actions, values, log_probs = self.policy(obs_tensor)
-        actions = actions.cpu().numpy()
+            actions, extra = self._sample_actions(obs_tensor, env)
+        actions = actions.reshape((-1, *self.action_space.shape)).cpu().numpy()  # type: ignore[misc]
         clipped_actions = actions
         if isinstance(self.action_space, spaces.Box):
             if self.policy.squash_output:
@@ -275,10 +282,20 @@ class REINFORCE(OnPolicyAlgorithm):
                 rewards = rewards.astype(np.float32)
                 terminal_obs = _stack([infos[i]["terminal_observation"] for i in truncated])
                 rewards[truncated] += self.gamma * self._predict_values(terminal_obs)
-        rollout_buffer.add(self._last_obs, actions, rewards, self._last_episode_starts, values, log_probs)  # type: ignore[arg-type]
+        unused = th.zeros(env.num_envs)  # values and log-probabilities: not stored, see above
+        rollout_buffer.add(self._last_obs, actions, rewards, self._last_episode_starts, unused, unused, **extra)  # type: ignore[arg-type]
         self._last_obs = new_obs  # type: ignore[assignment]
         self._last_episode_starts = dones
         return True
+
+    def _sample_actions(self, obs_tensor: Any, env: VecEnv) -> tuple[th.Tensor, dict[str, Any]]:
+        """Actions of one rollout step, and any extra fields for ``rollout_buffer.add`` (none here; action masks in
+        ``MaskableREINFORCE``)."""
+        return self.policy.get_distribution(obs_tensor).get_actions(), {}
+
+    def _distribution_kwargs(self, data: Any) -> dict[str, Any]:
+        """Extra arguments of the policy's ``evaluate_actions`` / ``get_distribution`` in ``train()`` (action masks)."""
+        return {}
 
     def _predict_values(self, obs: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
         """The value baseline ``V(s)`` of a batch of observations."""
@@ -298,10 +315,12 @@ class REINFORCE(OnPolicyAlgorithm):
 
         values = None
         if self.baseline == "value":
-            values, log_prob, entropy = self.policy.evaluate_actions(data.observations, actions)
+            values, log_prob, entropy = self.policy.evaluate_actions(
+                data.observations, actions, **self._distribution_kwargs(data)
+            )
             values = values.flatten()
         else:
-            distribution = self.policy.get_distribution(data.observations)
+            distribution = self.policy.get_distribution(data.observations, **self._distribution_kwargs(data))
             log_prob, entropy = distribution.log_prob(actions), distribution.entropy()
         weights = self._policy_weights(data.returns, values)
 
