@@ -1,0 +1,54 @@
+"""The RL Zoo launcher: rl_zoo3's train, enjoy and -optimize with REINFORCE and MaskableREINFORCE registered."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("rl_zoo3")
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+
+def zoo(tmp_path, *args: str) -> str:
+    command = [sys.executable, "-m", "sb3_reinforce.zoo", *args, "-f", str(tmp_path / "logs"), "--num-threads", "1"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_train_then_enjoy(tmp_path):
+    conf = os.path.join(ROOT, "zoo_configs", "reinforce.yml")
+    zoo(tmp_path, "train", "--algo", "reinforce", "--env", "CartPole-v1", "--conf-file", conf, "-n", "2000", "--seed", "0")
+    run = tmp_path / "logs" / "reinforce" / "CartPole-v1_1"
+    assert (run / "CartPole-v1.zip").exists()
+    assert "baseline" in (run / "CartPole-v1" / "config.yml").read_text()  # the zoo config's keys reached the model
+    out = zoo(tmp_path, "enjoy", "--algo", "reinforce", "--env", "CartPole-v1", "--no-render", "-n", "300")
+    assert "Mean reward" in out
+
+
+def test_optimize_two_trials_shared_storage(tmp_path):
+    args = ["train", "--algo", "reinforce", "--env", "CartPole-v1", "-n", "1000", "-optimize", "--n-trials", "2"]
+    args += ["--sampler", "random", "--pruner", "none", "--n-evaluations", "1", "--eval-episodes", "2"]
+    args += ["--storage", str(tmp_path / "study.log"), "--study-name", "test"]
+    zoo(tmp_path, *args)
+    zoo(tmp_path, *args)  # a second worker joins the same study through the journal file
+    import optuna
+
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "study.log")))
+    trials = optuna.load_study(study_name="test", storage=storage).trials
+    assert len(trials) == 4 and all(trial.state.name == "COMPLETE" for trial in trials)
+    assert {"baseline", "n_steps", "learning_rate"} <= set(trials[0].params)
+
+
+def test_reinforce_mask_registered(tmp_path):
+    conf = os.path.join(ROOT, "zoo_configs", "reinforce_mask.yml")
+    args = ["train", "--algo", "reinforce_mask", "--env", "InvalidActionDiscrete-v0", "--conf-file", conf, "-n", "1000"]
+    zoo(tmp_path, *args)
+    assert (tmp_path / "logs" / "reinforce_mask" / "InvalidActionDiscrete-v0_1" / "InvalidActionDiscrete-v0.zip").exists()
+
+
+def test_unknown_command():
+    result = subprocess.run([sys.executable, "-m", "sb3_reinforce.zoo", "fly"], capture_output=True, text=True)
+    assert result.returncode != 0 and "usage" in result.stderr
