@@ -11,9 +11,12 @@ pytest.importorskip("rl_zoo3")
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
 
+def zoo_command(tmp_path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "sb3_reinforce.zoo", *args, "-f", str(tmp_path / "logs"), "--num-threads", "1"]
+
+
 def zoo(tmp_path, *args: str) -> str:
-    command = [sys.executable, "-m", "sb3_reinforce.zoo", *args, "-f", str(tmp_path / "logs"), "--num-threads", "1"]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(zoo_command(tmp_path, *args), cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
 
@@ -32,8 +35,9 @@ def test_optimize_two_trials_shared_storage(tmp_path):
     args = ["train", "--algo", "reinforce", "--env", "CartPole-v1", "-n", "1000", "-optimize", "--n-trials", "2"]
     args += ["--sampler", "random", "--pruner", "none", "--n-evaluations", "1", "--eval-episodes", "2"]
     args += ["--storage", str(tmp_path / "study.log"), "--study-name", "test"]
-    zoo(tmp_path, *args)
-    zoo(tmp_path, *args)  # a second worker joins the same study through the journal file
+    # Two workers at once share the study through the journal file
+    workers = [subprocess.Popen(zoo_command(tmp_path, *args), cwd=tmp_path, stdout=subprocess.DEVNULL) for _ in range(2)]
+    assert [worker.wait(timeout=300) for worker in workers] == [0, 0]
     import optuna
 
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "study.log")))
