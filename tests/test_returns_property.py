@@ -122,7 +122,8 @@ def test_train_consumes_exact_returns_and_weights(scripts, hyperparams):
         elif model.baseline == "mean":
             expected = expected - expected.mean()
         if model.normalize_advantage and len(expected) > 1:
-            expected = (expected - expected.mean()) / (expected.std(ddof=1) + 1e-8)
-            np.testing.assert_allclose(weights, expected, rtol=1e-4, atol=1e-3)
+            # Standardizing nearly equal weights magnifies float32 rounding by 1/std: compare before the division
+            scale = expected.std(ddof=1) + 1e-8
+            np.testing.assert_allclose(weights * scale, expected - expected.mean(), rtol=1e-5, atol=1e-4)
         else:
             np.testing.assert_allclose(weights, expected, rtol=1e-5, atol=1e-4)
