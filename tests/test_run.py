@@ -21,6 +21,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
+from envs import OffsetEnv
 from sb3_reinforce import REINFORCE
 
 EP_LENGTH = 10
@@ -240,26 +241,6 @@ def test_n_envs(vec_env_cls):
     assert model.num_timesteps % 3 == 0
     assert changed(before, model.policy.action_net)
     env.close()
-
-
-class OffsetEnv(gym.Env):
-    """Observations far from zero and rewards far from one: both visibly change under VecNormalize."""
-
-    def __init__(self):
-        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32)
-        self.action_space = spaces.Discrete(2)
-
-    def _obs(self):
-        return (100.0 + self.np_random.normal(size=2)).astype(np.float32)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.step_count = 0
-        return self._obs(), {}
-
-    def step(self, action):
-        self.step_count += 1
-        return self._obs(), 5.0 + float(action), False, self.step_count >= 8, {}
 
 
 def test_vec_normalize():

@@ -7,8 +7,11 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import IdentityEnv, IdentityEnvBox, IdentityEnvMultiBinary, IdentityEnvMultiDiscrete
 from stable_baselines3.common.vec_env import VecNormalize
 
+from envs import OffsetEnv
 from sb3_reinforce import REINFORCE
 from sb3_reinforce.buffers import DictReinforceRolloutBuffer, ReinforceRolloutBuffer
+
+OFFSET = dict(dim=3, offset=50.0, scale=5.0, reward_offset=0.0)  # the raw observations below follow it
 
 ENVS = {
     "Discrete": lambda: IdentityEnv(dim=3, ep_length=10),
@@ -139,28 +142,8 @@ def test_save_load_dict_obs(tmp_path):
     assert loaded.num_timesteps >= model.num_timesteps + 32
 
 
-class OffsetEnv(gym.Env):
-    """Observations far from zero, so that normalization changes them a lot."""
-
-    def __init__(self):
-        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(3,), dtype=np.float32)
-        self.action_space = spaces.Discrete(2)
-
-    def _obs(self):
-        return (50.0 + 5.0 * self.np_random.normal(size=3)).astype(np.float32)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.step_count = 0
-        return self._obs(), {}
-
-    def step(self, action):
-        self.step_count += 1
-        return self._obs(), float(action), False, self.step_count >= 8, {}
-
-
 def test_vec_normalize_save_load(tmp_path):
-    env = VecNormalize(make_vec_env(OffsetEnv, n_envs=2, seed=0))
+    env = VecNormalize(make_vec_env(OffsetEnv, n_envs=2, seed=0, env_kwargs=OFFSET))
     model = REINFORCE("MlpPolicy", env, n_steps=8, seed=0)
     model.learn(total_timesteps=200)
     model.save(tmp_path / "model.zip")
@@ -170,7 +153,8 @@ def test_vec_normalize_save_load(tmp_path):
     normalized = env.normalize_obs(raw_obs)
     assert np.abs(normalized).mean() < 3.0  # the statistics were learned: far from the raw values
 
-    new_env = VecNormalize.load(str(tmp_path / "vec_normalize.pkl"), make_vec_env(OffsetEnv, n_envs=2, seed=1))
+    new_venv = make_vec_env(OffsetEnv, n_envs=2, seed=1, env_kwargs=OFFSET)
+    new_env = VecNormalize.load(str(tmp_path / "vec_normalize.pkl"), new_venv)
     new_env.training = False
     new_env.norm_reward = False
     np.testing.assert_array_equal(new_env.obs_rms.mean, env.obs_rms.mean)
