@@ -76,19 +76,26 @@ def train_and_evaluate(
     from stable_baselines3 import A2C, PPO
     from stable_baselines3.common.callbacks import EvalCallback, StopTrainingOnRewardThreshold
     from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
 
     from sb3_reinforce import REINFORCE, MaskableREINFORCE
+    from sb3_reinforce.train import convert_zoo_values, vec_normalize_kwargs
 
     th.set_num_threads(1)
     algos = {"reinforce": REINFORCE, "a2c": A2C, "ppo": PPO, "reinforce_mask": MaskableREINFORCE, "ppo_mask": MaskablePPO}
     algo_class = algos[algo]
     eval_callback_class = MaskableEvalCallback if algo.endswith("_mask") else EvalCallback
-    hyperparams = dict(hyperparams)
+    hyperparams = convert_zoo_values(hyperparams)
     n_envs = hyperparams.pop("n_envs", 1)
     policy = hyperparams.pop("policy", "MlpPolicy")
+    normalize = vec_normalize_kwargs(hyperparams.pop("normalize", False))
     hyperparams.pop("n_timesteps", None)
     env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
     eval_env = make_vec_env(env_id, n_envs=1, seed=seed + 1000)
+    if normalize is not None:
+        # as the zoo does: the eval env shares the observation statistics (EvalCallback syncs them) and sees raw rewards
+        env = VecNormalize(env, gamma=hyperparams.get("gamma", 0.99), **normalize)
+        eval_env = VecNormalize(eval_env, **{**normalize, "training": False, "norm_reward": False})
     stop = StopTrainingOnRewardThreshold(reward_threshold=threshold) if stop_at_threshold else None
     with tempfile.TemporaryDirectory() as log_path:
         evaluation = eval_callback_class(

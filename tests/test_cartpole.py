@@ -6,9 +6,11 @@ import pytest
 import yaml
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_reinforce import REINFORCE
-from sb3_reinforce.train import load_zoo_hyperparams, main
+from sb3_reinforce.train import convert_zoo_values, load_zoo_hyperparams, main, make_envs
 
 ZOO_CONFIG = os.path.join(os.path.dirname(__file__), "..", "zoo_configs", "reinforce.yml")
 with open(ZOO_CONFIG) as file:
@@ -18,7 +20,8 @@ with open(ZOO_CONFIG) as file:
 def make_model(env_id: str, seed: int = 0) -> tuple[REINFORCE, int]:
     hyperparams = load_zoo_hyperparams(ZOO_CONFIG, env_id)
     budget = int(hyperparams.pop("n_timesteps"))
-    env = make_vec_env(env_id, n_envs=hyperparams.pop("n_envs", 1), seed=seed)
+    gamma = hyperparams.get("gamma", 0.99)
+    env, _ = make_envs(env_id, hyperparams.pop("n_envs", 1), seed, hyperparams.pop("normalize", False), gamma)
     return REINFORCE(hyperparams.pop("policy"), env, seed=seed, device="cpu", **hyperparams), budget
 
 
@@ -26,9 +29,14 @@ def make_model(env_id: str, seed: int = 0) -> tuple[REINFORCE, int]:
 def test_zoo_config_entries_are_valid_hyperparameters(env_id):
     hyperparams = load_zoo_hyperparams(ZOO_CONFIG, env_id)
     model, _ = make_model(env_id)  # a misspelt key would be a TypeError, a bad value a ValueError
+    assert isinstance(model.get_env(), VecNormalize) == bool(hyperparams.get("normalize", False))
     for key, value in hyperparams.items():
-        if key not in ("n_timesteps", "n_envs", "policy", "policy_kwargs"):
+        if key == "learning_rate" and callable(value):  # a "lin_<x>" schedule
+            assert model.lr_schedule(1.0) == value(1.0) and model.lr_schedule(0.5) == value(0.5)
+        elif key not in ("n_timesteps", "n_envs", "policy", "policy_kwargs", "normalize"):
             assert getattr(model, key) == value, key
+    model.learn(1)  # one rollout: the env, the policy and the update fit together
+    assert model.num_timesteps >= model.n_envs * model.n_steps
 
 
 def test_cartpole_budget_within_acceptance():
@@ -46,8 +54,8 @@ def test_cartpole_zoo_config_reaches_threshold():
 
 
 def test_load_zoo_hyperparams_errors(tmp_path):
-    with pytest.raises(ValueError, match="no entry for Pendulum-v1"):
-        load_zoo_hyperparams(ZOO_CONFIG, "Pendulum-v1")
+    with pytest.raises(ValueError, match="no entry for Humanoid-v5"):
+        load_zoo_hyperparams(ZOO_CONFIG, "Humanoid-v5")
     conf = tmp_path / "conf.yml"
     conf.write_text("CartPole-v1:\n  policy: MlpPolicy\n  policy_kwargs: 'dict(net_arch=[8], activation_fn=nn.ReLU)'\n")
     hyperparams = load_zoo_hyperparams(str(conf), "CartPole-v1")
@@ -65,3 +73,27 @@ def test_main_job_smoke(tmp_path, capsys):
     loaded = REINFORCE.load(save_path)
     assert loaded.num_timesteps >= 1000
     assert loaded.n_envs == 4 and loaded.n_steps == 32  # the config's, not the defaults
+
+
+def test_convert_zoo_values():
+    """RL Zoo's string values: policy_kwargs code and linear schedules; other values pass through unchanged."""
+    entry = {"learning_rate": "lin_3e-3", "policy_kwargs": "dict(log_std_init=-2, ortho_init=False)", "gamma": 0.9}
+    converted = convert_zoo_values(entry)
+    assert isinstance(converted["learning_rate"], LinearSchedule)
+    assert converted["learning_rate"](1.0) == pytest.approx(3e-3) and converted["learning_rate"](0.25) == pytest.approx(7.5e-4)
+    assert converted["policy_kwargs"] == {"log_std_init": -2, "ortho_init": False}
+    assert converted["gamma"] == 0.9 and entry["learning_rate"] == "lin_3e-3"  # the entry itself is left as it was
+
+
+@pytest.mark.parametrize("normalize", [True, "dict(norm_obs=True, norm_reward=False)"])
+def test_main_job_normalize(tmp_path, normalize):
+    """A zoo entry with ``normalize`` trains on VecNormalize, saves its statistics and evaluates on raw rewards."""
+    conf = tmp_path / "conf.yml"
+    conf.write_text(f"Pendulum-v1:\n  n_envs: 2\n  normalize: {'true' if normalize is True else repr(normalize)}\n")
+    save_path = tmp_path / "model.zip"
+    argv = ["--env", "Pendulum-v1", "--conf-file", str(conf), "--timesteps", "600", "--eval-episodes", "1"]
+    mean_return = main([*argv, "--no-progress-bar", "--save-path", str(save_path)])
+    stats = VecNormalize.load(str(tmp_path / "model_vecnormalize.pkl"), make_vec_env("Pendulum-v1"))
+    assert stats.norm_reward == (normalize is True) and stats.obs_rms.count > 600  # updated during training
+    # An untrained policy's raw Pendulum return is about -1000 (the worst is -3273); normalized it would be a few units
+    assert -3300 < mean_return < -300

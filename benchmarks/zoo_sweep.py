@@ -1,0 +1,169 @@
+"""
+Sample-efficiency sweep for the zoo_configs/reinforce.yml entries beyond CartPole-v1: env steps until the
+deterministic policy's mean return over 10 evaluation episodes first reaches the env's threshold, per configuration
+and seed (the run stops there; runs that never reach it report their last evaluation). Each env's group starts
+from the CartPole entry and changes what the env needs.
+
+    python benchmarks/zoo_sweep.py --env InvertedPendulum-v5 --seeds 0 1 2 --workers 2
+
+Results are appended to benchmarks/results/zoo_sweep.csv (finished runs are skipped when re-run) and the table of
+the chosen env is printed in markdown.
+"""
+
+import argparse
+import os
+import sys
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import load_rows, run_resumable, steps_table, train_and_evaluate
+
+RESULTS = os.path.join(os.path.dirname(__file__), "results", "zoo_sweep.csv")
+FIELDS = ["env", "config", "seed", "steps", "final_eval", "best_eval", "seconds"]
+
+# The CartPole-v1 entry of zoo_configs/reinforce.yml
+BASE = dict(
+    n_envs=4,
+    n_steps=32,
+    learning_rate=3e-3,
+    gamma=0.99,
+    baseline="value",
+    normalize_advantage=True,
+    rollout_mode="discard",
+    max_grad_norm=None,
+)
+
+
+def cfg(**changes: Any) -> dict[str, Any]:
+    return {**BASE, **changes}
+
+
+SDE = dict(use_sde=True, policy_kwargs="dict(log_std_init=-2, ortho_init=False)")
+
+# env -> (threshold, budget, evaluation period, {config name: hyperparameters})
+ENVS: dict[str, tuple[float, int, int, dict[str, dict[str, Any]]]] = {
+    "InvertedPendulum-v5": (
+        950.0,
+        200_000,
+        5_000,
+        {
+            "base": cfg(),
+            "lr1e-3": cfg(learning_rate=1e-3),
+            "8envs": cfg(n_envs=8),
+            "8envs_lr1e-3": cfg(n_envs=8, learning_rate=1e-3),
+            "norm": cfg(normalize=True),
+            "norm_sde": cfg(normalize=True, **SDE),
+        },
+    ),
+    "Acrobot-v1": (
+        -100.0,
+        300_000,
+        10_000,
+        {
+            "base": cfg(),
+            "lr1e-3": cfg(learning_rate=1e-3),
+            "8envs_lr1e-3": cfg(n_envs=8, learning_rate=1e-3),
+            "lin3e-3": cfg(learning_rate="lin_3e-3"),
+            "norm_lr1e-3": cfg(learning_rate=1e-3, normalize=True),
+            "8envs_norm_lr1e-3": cfg(n_envs=8, learning_rate=1e-3, normalize=True),
+        },
+    ),
+    # Sparse reward: -1 per step until the car reaches the flag, which random actions do not do in 200 steps
+    "MountainCar-v0": (
+        -110.0,
+        100_000,
+        10_000,
+        {
+            "base": cfg(),
+            "norm_ent": cfg(normalize=True, ent_coef=0.01),
+        },
+    ),
+    "LunarLander-v3": (
+        200.0,
+        500_000,
+        25_000,
+        {
+            "8envs_lr1e-3": cfg(n_envs=8, learning_rate=1e-3),
+            "8envs_lr1e-3_g999": cfg(n_envs=8, learning_rate=1e-3, gamma=0.999),
+            "16envs_lr1e-3_g999": cfg(n_envs=16, learning_rate=1e-3, gamma=0.999),
+            "16envs_lr3e-3_g999": cfg(n_envs=16, gamma=0.999),
+        },
+    ),
+    "Pendulum-v1": (
+        -200.0,
+        300_000,
+        10_000,
+        {
+            "sde_g9": cfg(gamma=0.9, learning_rate=1e-3, **SDE),
+            "sde_g9_8envs": cfg(n_envs=8, gamma=0.9, learning_rate=1e-3, **SDE),
+            "sde_g95_8envs": cfg(n_envs=8, gamma=0.95, learning_rate=1e-3, **SDE),
+            "g9_8envs": cfg(n_envs=8, gamma=0.9, learning_rate=1e-3),
+            "sde_g9_8envs_norm": cfg(n_envs=8, gamma=0.9, learning_rate=1e-3, normalize=True, **SDE),
+        },
+    ),
+    "MountainCarContinuous-v0": (
+        90.0,
+        200_000,
+        5_000,
+        {
+            "sde_norm": cfg(normalize=True, learning_rate=1e-3, gamma=0.9999, **SDE),
+            "sde0_norm": cfg(
+                normalize=True,
+                learning_rate=1e-3,
+                gamma=0.9999,
+                use_sde=True,
+                sde_sample_freq=16,
+                policy_kwargs="dict(log_std_init=0.0, ortho_init=False)",
+            ),
+            "norm_std0": cfg(normalize=True, learning_rate=1e-3, gamma=0.9999),
+            "sde0_norm_8envs": cfg(
+                n_envs=8,
+                normalize=True,
+                learning_rate=1e-3,
+                gamma=0.9999,
+                use_sde=True,
+                sde_sample_freq=16,
+                policy_kwargs="dict(log_std_init=0.0, ortho_init=False)",
+            ),
+        },
+    ),
+}
+
+
+def run(env_id: str, name: str, config: dict[str, Any], seed: int, budget: int, eval_freq: int) -> dict[str, Any]:
+    threshold = ENVS[env_id][0]
+    result = train_and_evaluate(env_id, config, seed, budget, eval_freq, threshold, stop_at_threshold=True)
+    return dict(
+        env=env_id,
+        config=f"{env_id}/{name}",
+        seed=seed,
+        **{key: "" if value is None else value for key, value in result.items()},
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", required=True, choices=sorted(ENVS))
+    parser.add_argument("--configs", nargs="+", help="names of the env's configs to run (default: all)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    threshold, budget, eval_freq, configs = ENVS[args.env]
+    names = args.configs or list(configs)
+    unknown = sorted(set(names) - set(configs))
+    if unknown:
+        parser.error(f"unknown --configs {unknown} for {args.env}; choose from {sorted(configs)}")
+    jobs = {
+        (f"{args.env}/{name}", seed): (run, (args.env, name, configs[name], seed, budget, eval_freq))
+        for name in names
+        for seed in args.seeds
+    }
+    run_resumable(RESULTS, FIELDS, jobs, args.workers)
+    rows = [row for row in load_rows(RESULTS) if row["config"] in {f"{args.env}/{name}" for name in names}]
+    print(f"{args.env}: budget {budget:,} env steps, evaluated every {eval_freq:,}, stop at {threshold:g}")
+    print(steps_table(rows, threshold))
+
+
+if __name__ == "__main__":
+    main()
