@@ -32,6 +32,7 @@ from examples.common import CurveCallback, markdown_table, mean_std, plot_curves
 from sb3_reinforce import REINFORCE
 from sb3_reinforce.train import load_zoo_hyperparams, make_envs
 
+MODULE = "examples.continuous_control"
 CONF_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "zoo_configs", "reinforce.yml")
 
 
@@ -86,7 +87,7 @@ def steps_to_threshold(runs: list[dict], threshold: float | None) -> list[str]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m examples.continuous_control", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--env-id", default="InvertedPendulum-v5", help="a gymnasium MuJoCo env (default: InvertedPendulum-v5)"
     )
@@ -95,7 +96,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--timesteps", type=int, help="env steps per seed (default: the zoo entry's n_timesteps)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--eval-freq", type=int, default=5_000, help="env steps between two evaluations (default: 5000)")
+    parser.add_argument("--eval-freq", type=int, default=10_000, help="env steps between two evaluations (default: 10000)")
     parser.add_argument("--output-dir", default=os.path.join("examples", "results", "continuous_control"))
     args = parser.parse_args(argv)
     if args.timesteps is not None and args.timesteps <= 0:
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> str:
             "![learning curve](learning_curve.png)",
         ]
     )
-    text = write_report(args.output_dir, f"Continuous control: REINFORCE on {args.env_id}", body)
+    text = write_report(args.output_dir, f"Continuous control: REINFORCE on {args.env_id}", body, MODULE, argv)
     print(text)
     return text
 
