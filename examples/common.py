@@ -63,7 +63,7 @@ def plot_curves(curves: dict[str, list[tuple[Sequence[int], Sequence[float]]]], 
     for label, runs in curves.items():
         grid = np.unique(np.concatenate([np.asarray(steps) for steps, _ in runs]))
         values = np.array([np.interp(grid, steps, vals) for steps, vals in runs])
-        axis.plot(grid, values.mean(axis=0), label=f"{label} ({len(runs)} seeds)")
+        axis.plot(grid, values.mean(axis=0), label=f"{label} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
         axis.fill_between(grid, values.min(axis=0), values.max(axis=0), alpha=0.2)
     axis.set(title=title, xlabel="env steps", ylabel=ylabel)
     axis.grid(alpha=0.3)
