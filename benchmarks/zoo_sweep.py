@@ -99,6 +99,10 @@ ENVS: dict[str, tuple[float, int, int, dict[str, dict[str, Any]]]] = {
             "sde_g95_8envs": cfg(n_envs=8, gamma=0.95, learning_rate=1e-3, **SDE),
             "g9_8envs": cfg(n_envs=8, gamma=0.9, learning_rate=1e-3),
             "sde_g9_8envs_norm": cfg(n_envs=8, gamma=0.9, learning_rate=1e-3, normalize=True, **SDE),
+            # 8 envs x 200-step episodes make one update per 1,600 steps: too few; one episode per update instead
+            "1ep_sde_norm_lr3e-3": cfg(n_envs=1, n_steps=1, gamma=0.9, normalize=True, **SDE),
+            "1ep_norm_lr3e-3": cfg(n_envs=1, n_steps=1, gamma=0.9, normalize=True),
+            "1ep_sde_norm_lr1e-2": cfg(n_envs=1, n_steps=1, gamma=0.9, learning_rate=1e-2, normalize=True, **SDE),
         },
     ),
     "MountainCarContinuous-v0": (
@@ -147,6 +151,7 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", help="names of the env's configs to run (default: all)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--report-only", action="store_true", help="print the table of the runs already in the CSV file")
     args = parser.parse_args()
 
     threshold, budget, eval_freq, configs = ENVS[args.env]
@@ -159,7 +164,8 @@ def main() -> None:
         for name in names
         for seed in args.seeds
     }
-    run_resumable(RESULTS, FIELDS, jobs, args.workers)
+    if not args.report_only:
+        run_resumable(RESULTS, FIELDS, jobs, args.workers)
     rows = [row for row in load_rows(RESULTS) if row["config"] in {f"{args.env}/{name}" for name in names}]
     print(f"{args.env}: budget {budget:,} env steps, evaluated every {eval_freq:,}, stop at {threshold:g}")
     print(steps_table(rows, threshold))

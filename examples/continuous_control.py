@@ -13,8 +13,10 @@ What it shows:
 - evaluation of the deterministic policy on a normalized env that shares the training statistics but sees raw
   rewards, during training (the learning curve) and after reloading the saved model (the table).
 
-Writes ``results.md`` (the table), ``learning_curve.png`` and each seed's model and ``vecnormalize.pkl`` to
-``--output-dir``. Needs the ``examples`` extra (``pip install -e '.[examples]'``: mujoco, matplotlib).
+Writes ``results.md`` (the table), ``learning_curve.png`` and, per seed, the final and the best model, each with its
+VecNormalize statistics (``model.zip`` and ``model_vecnormalize.pkl``, ``best_model.zip`` and
+``best_model_vecnormalize.pkl``) to ``--output-dir``. Needs the ``examples`` extra (``pip install -e '.[examples]'``:
+mujoco, matplotlib).
 """
 
 import argparse
@@ -41,26 +43,48 @@ def evaluate(model: REINFORCE, eval_env: VecEnv, n_episodes: int) -> float:
     return float(evaluate_policy(model, eval_env, n_eval_episodes=n_episodes, deterministic=True)[0])
 
 
+def save(model: REINFORCE, path: str, name: str) -> None:
+    """The model and its VecNormalize statistics, side by side: ``<name>.zip`` and ``<name>_vecnormalize.pkl``."""
+    model.save(os.path.join(path, f"{name}.zip"))
+    model.get_vec_normalize_env().save(os.path.join(path, f"{name}_vecnormalize.pkl"))
+
+
+def load_and_evaluate(env_id: str, path: str, name: str, seed: int) -> float:
+    """Load a saved model with its statistics into a fresh env (frozen statistics, raw rewards); 20 episodes."""
+    env = VecNormalize.load(os.path.join(path, f"{name}_vecnormalize.pkl"), make_vec_env(env_id, n_envs=1, seed=seed))
+    env.training, env.norm_reward = False, False
+    model = REINFORCE.load(os.path.join(path, f"{name}.zip"), env=env, device="cpu")
+    return float(evaluate_policy(model, env, n_eval_episodes=20, deterministic=True)[0])
+
+
 def train_one(env_id: str, hyperparams: dict[str, Any], seed: int, timesteps: int, eval_freq: int, output_dir: str) -> dict:
-    """Train one seed, save the model and its VecNormalize statistics, reload both and evaluate on 20 episodes."""
+    """
+    Train one seed; save the final model and the best one on the learning curve (as SB3's EvalCallback does), each
+    with its VecNormalize statistics; reload both and evaluate them on 20 episodes.
+    """
     hyperparams = dict(hyperparams)
     n_envs, policy = hyperparams.pop("n_envs", 1), hyperparams.pop("policy", "MlpPolicy")
     normalize = hyperparams.pop("normalize", True) or True  # this example always normalizes
     hyperparams.pop("n_timesteps", None)
     env, eval_env = make_envs(env_id, n_envs, seed, normalize, hyperparams.get("gamma", 0.99))
     model = REINFORCE(policy, env, seed=seed, device="cpu", **hyperparams)
-    curve = CurveCallback(lambda m: evaluate(m, eval_env, 5), eval_freq)
-    model.learn(timesteps, callback=curve)
-
     path = os.path.join(output_dir, f"seed_{seed}")
     os.makedirs(path, exist_ok=True)
-    model.save(os.path.join(path, "model.zip"))
-    env.save(os.path.join(path, "vecnormalize.pkl"))
-    loaded_env = VecNormalize.load(os.path.join(path, "vecnormalize.pkl"), make_vec_env(env_id, n_envs=1, seed=seed + 20_000))
-    loaded_env.training, loaded_env.norm_reward = False, False
-    loaded = REINFORCE.load(os.path.join(path, "model.zip"), env=loaded_env, device="cpu")
-    final, _ = evaluate_policy(loaded, loaded_env, n_eval_episodes=20, deterministic=True)
-    return dict(seed=seed, steps=curve.steps, values=curve.values, final=float(final))
+    best = [-np.inf]
+
+    def evaluate_and_keep_best(model: REINFORCE) -> float:
+        value = evaluate(model, eval_env, 5)
+        if value >= best[0]:
+            best[0] = value
+            save(model, path, "best_model")
+        return value
+
+    curve = CurveCallback(evaluate_and_keep_best, eval_freq)
+    model.learn(timesteps, callback=curve)
+    save(model, path, "model")
+    final = load_and_evaluate(env_id, path, "model", seed + 20_000)
+    best_model = load_and_evaluate(env_id, path, "best_model", seed + 20_000)
+    return dict(seed=seed, steps=curve.steps, values=curve.values, final=final, best=best_model)
 
 
 def random_return(env_id: str, n_episodes: int = 20) -> float:
@@ -120,16 +144,21 @@ def main(argv: list[str] | None = None) -> str:
         f"REINFORCE on {args.env_id}",
         "evaluation return (5 episodes)",
     )
-    header = ["policy", "seeds", "final return, reloaded model (20 episodes)", f"seeds reaching {threshold}", "median steps"]
+    header = ["policy", "seeds", "final model", "best model", "per seed (final / best)", f"seeds reaching {threshold}"]
+    header.append("median steps to it")
+    reached = steps_to_threshold(runs, threshold)
+    per_seed = " ".join(f"{run['final']:.0f}/{run['best']:.0f}" for run in runs)
     rows = [
-        ["random actions", "-", f"{random_return(args.env_id):.1f}", "-", "-"],
-        ["REINFORCE", len(runs), mean_std([run["final"] for run in runs]), *steps_to_threshold(runs, threshold)],
+        ["random actions", "-", f"{random_return(args.env_id):.1f}", "-", "-", "-", "-"],
+        ["REINFORCE", len(runs), *[mean_std([run[key] for run in runs]) for key in ("final", "best")], per_seed, *reached],
     ]
     hyperparams_text = ", ".join(f"{key}={value}" for key, value in hyperparams.items() if key != "n_timesteps")
     body = "\n".join(
         [
             f"{args.env_id}, {timesteps:,} env steps per seed, hyperparameters from `{os.path.relpath(args.conf_file)}`:",
             f"{hyperparams_text}; observations and rewards normalized by `VecNormalize`.",
+            'Returns: the saved model reloaded with its statistics, 20 episodes, deterministic actions; "best model" is',
+            "the model saved at the best point of the learning curve (5 episodes per point).",
             "",
             markdown_table(header, rows),
             "",

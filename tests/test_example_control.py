@@ -20,7 +20,8 @@ def test_smoke_writes_table_plot_and_models(tmp_path):
     assert (tmp_path / "learning_curve.png").stat().st_size > 1000
     assert (tmp_path / "results.md").read_text() == text
     assert "| random actions |" in text and "| REINFORCE | 1 |" in text
-    assert (tmp_path / "seed_0" / "model.zip").exists() and (tmp_path / "seed_0" / "vecnormalize.pkl").exists()
+    for name in ("model.zip", "model_vecnormalize.pkl", "best_model.zip", "best_model_vecnormalize.pkl"):
+        assert (tmp_path / "seed_0" / name).exists(), name
 
 
 def test_bad_arguments_are_rejected():
@@ -36,5 +37,5 @@ def test_learns_to_balance(tmp_path):
     run = train_one(
         "InvertedPendulum-v5", load_zoo_hyperparams(CONF_FILE, "InvertedPendulum-v5"), 0, 12_000, 4_000, str(tmp_path)
     )
-    assert run["final"] > 100
+    assert run["final"] > 100 and run["best"] > 100
     assert run["values"][-1] > run["values"][0]
