@@ -32,7 +32,6 @@ sys.path[:0] = [HERE, ROOT]
 from common import load_rows, run_resumable  # noqa: E402
 
 from examples.common import markdown_table, plot_curves  # noqa: E402
-from sb3_reinforce.train import load_zoo_hyperparams  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results", "zoo_benchmark.csv")
 CURVES = os.path.join(HERE, "results", "zoo_benchmark")
@@ -54,15 +53,17 @@ ZOO_STAND_INS = {("ppo", "InvertedPendulum-v5"): "InvertedPendulum-v2", ("a2c", 
 
 def zoo_entry(algo: str, env_id: str) -> tuple[dict[str, Any], str]:
     """The hyperparameters ``algo`` trains ``env_id`` with, and where they come from."""
-    if algo == "reinforce":
-        return load_zoo_hyperparams(os.path.join(ROOT, "zoo_configs", "reinforce.yml"), env_id), "zoo_configs/reinforce.yml"
     import rl_zoo3
 
-    with open(os.path.join(os.path.dirname(rl_zoo3.__file__), "hyperparams", f"{algo}.yml")) as file:
-        entries = yaml.load(file, Loader=yaml.UnsafeLoader)
-    key = ZOO_STAND_INS.get((algo, env_id), env_id)
-    source = f"rl_zoo3 {algo}.yml" + ("" if key == env_id else f" ({key} entry)")
-    return entries[key], source
+    # As written in the file (rl_zoo3 converts "lin_" values and policy_kwargs strings itself)
+    if algo == "reinforce":
+        path, key, source = os.path.join(ROOT, "zoo_configs", "reinforce.yml"), env_id, "zoo_configs/reinforce.yml"
+    else:
+        path = os.path.join(os.path.dirname(rl_zoo3.__file__), "hyperparams", f"{algo}.yml")
+        key = ZOO_STAND_INS.get((algo, env_id), env_id)
+        source = f"rl_zoo3 {algo}.yml" + ("" if key == env_id else f" ({key} entry)")
+    with open(path) as file:
+        return yaml.load(file, Loader=yaml.UnsafeLoader)[key], source
 
 
 def run(env_id: str, algo: str, seed: int, budget: int, eval_freq: int, threshold: float | None) -> dict[str, Any]:
@@ -110,7 +111,8 @@ def summary_rows(env_id: str, rows: list[dict[str, str]], threshold: float | Non
             reached = f"{sum(np.isfinite(steps))}/{len(runs)}"
             median = f"{np.median(steps):,.0f}" if np.isfinite(np.median(steps)) else "not reached"
         own = f"{int(float(hyperparams.get('n_timesteps', 0))):,}"
-        table.append([algo, source, own, f"{np.mean(final):.1f} +/- {np.std(final):.1f}", reached, median])
+        per_seed = " ".join(f"{value:.0f}" for value in final)
+        table.append([algo, source, own, f"{np.mean(final):.1f} +/- {np.std(final):.1f}", per_seed, reached, median])
     return table
 
 
@@ -127,7 +129,8 @@ def curves(env_id: str, seeds: list[int]) -> dict[str, list[tuple[np.ndarray, np
 
 def report(envs: list[str], seeds: list[int], command: str) -> str:
     rows = [row for row in load_rows(RESULTS) if int(row["seed"]) in seeds]
-    header = ["algo", "hyperparameters", "their own n_timesteps", "final eval (mean +/- std)", "reached", "median steps"]
+    header = ["algo", "hyperparameters", "their own n_timesteps", "final eval (mean +/- std)", "per seed", "reached"]
+    header.append("median steps")
     parts = []
     for env_id in envs:
         threshold = ENVS[env_id][0]
