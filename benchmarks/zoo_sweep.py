@@ -16,22 +16,14 @@ import sys
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
+from cartpole_sweep import GROUPS as CARTPOLE_GROUPS
 from common import load_rows, run_resumable, steps_table, train_and_evaluate
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "zoo_sweep.csv")
 FIELDS = ["env", "config", "seed", "steps", "final_eval", "best_eval", "seconds"]
 
-# The CartPole-v1 entry of zoo_configs/reinforce.yml
-BASE = dict(
-    n_envs=4,
-    n_steps=32,
-    learning_rate=3e-3,
-    gamma=0.99,
-    baseline="value",
-    normalize_advantage=True,
-    rollout_mode="discard",
-    max_grad_norm=None,
-)
+# The CartPole-v1 entry of zoo_configs/reinforce.yml, as cartpole_sweep.py measured it
+BASE = CARTPOLE_GROUPS["final"]["f_4envs_n32_discard_lr3e-3"]
 
 
 def cfg(**changes: Any) -> dict[str, Any]:
@@ -39,6 +31,7 @@ def cfg(**changes: Any) -> dict[str, Any]:
 
 
 SDE = dict(use_sde=True, policy_kwargs="dict(log_std_init=-2, ortho_init=False)")
+SDE0 = dict(use_sde=True, sde_sample_freq=16, policy_kwargs="dict(log_std_init=0.0, ortho_init=False)")
 
 # env -> (threshold, budget, evaluation period, {config name: hyperparameters})
 ENVS: dict[str, tuple[float, int, int, dict[str, dict[str, Any]]]] = {
@@ -111,24 +104,9 @@ ENVS: dict[str, tuple[float, int, int, dict[str, dict[str, Any]]]] = {
         5_000,
         {
             "sde_norm": cfg(normalize=True, learning_rate=1e-3, gamma=0.9999, **SDE),
-            "sde0_norm": cfg(
-                normalize=True,
-                learning_rate=1e-3,
-                gamma=0.9999,
-                use_sde=True,
-                sde_sample_freq=16,
-                policy_kwargs="dict(log_std_init=0.0, ortho_init=False)",
-            ),
+            "sde0_norm": cfg(normalize=True, learning_rate=1e-3, gamma=0.9999, **SDE0),
             "norm_std0": cfg(normalize=True, learning_rate=1e-3, gamma=0.9999),
-            "sde0_norm_8envs": cfg(
-                n_envs=8,
-                normalize=True,
-                learning_rate=1e-3,
-                gamma=0.9999,
-                use_sde=True,
-                sde_sample_freq=16,
-                policy_kwargs="dict(log_std_init=0.0, ortho_init=False)",
-            ),
+            "sde0_norm_8envs": cfg(n_envs=8, normalize=True, learning_rate=1e-3, gamma=0.9999, **SDE0),
         },
     ),
 }
