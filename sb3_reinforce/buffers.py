@@ -36,6 +36,7 @@ class EpisodeBufferMixin:
     advantages: np.ndarray
     episode_starts: np.ndarray
     valid: np.ndarray
+    n_rows_carried_in: int
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._carried: dict[str, Any] | None = None
@@ -46,6 +47,7 @@ class EpisodeBufferMixin:
         super().reset()  # type: ignore[misc]
         self.valid = np.zeros((self.buffer_size, self.n_envs), dtype=bool)
         self._carried = None
+        self.n_rows_carried_in = 0
 
     def start_rollout(self) -> None:
         """Empty the buffer, then put back the steps that ``finish_rollout(carry=True)`` kept."""
@@ -64,6 +66,7 @@ class EpisodeBufferMixin:
             else:
                 target[:n_rows] = rows
         self.pos = n_rows
+        self.n_rows_carried_in = n_rows
 
     @property
     def n_carried(self) -> int:

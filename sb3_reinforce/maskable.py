@@ -66,6 +66,7 @@ class MaskableREINFORCE(REINFORCE):
         self.policy = self.policy.to(self.device)
         if not isinstance(self.policy, MaskableActorCriticPolicy):
             raise ValueError(f"policy must subclass sb3-contrib's MaskableActorCriticPolicy, got {type(self.policy).__name__}")
+        self._setup_value_fit()
 
     def _sample_actions(self, obs_tensor: Any, env: VecEnv) -> tuple[th.Tensor, dict[str, Any]]:
         if not self.use_masking:
@@ -75,8 +76,8 @@ class MaskableREINFORCE(REINFORCE):
         distribution = self.policy.get_distribution(obs_tensor, action_masks=action_masks)
         return distribution.get_actions(), {"action_masks": action_masks}
 
-    def _distribution_kwargs(self, data: Any) -> dict[str, Any]:
-        return {"action_masks": data.action_masks} if self.use_masking else {}
+    def _distribution_kwargs(self, action_masks: Any) -> dict[str, Any]:
+        return {"action_masks": action_masks} if self.use_masking else {}
 
     def predict(  # type: ignore[override]
         self,

@@ -7,9 +7,11 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.common.preprocessing import preprocess_obs
 from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, BasePolicy, MultiInputActorCriticPolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import explained_variance, obs_as_tensor
+from stable_baselines3.common.utils import FloatSchedule, explained_variance, obs_as_tensor, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
@@ -21,6 +23,8 @@ BASELINES = ("none", "mean", "value")
 ROLLOUT_MODES = ("discard", "carry", "bootstrap")
 # Length of the episode-completion phase when neither ``max_completion_steps`` nor the env's time limit sets it
 DEFAULT_MAX_COMPLETION_STEPS = 1000
+# Halvings of the policy's step that target_kl may ask for before the step is undone
+MAX_BACKTRACKS = 10
 
 
 class REINFORCE(OnPolicyAlgorithm):
@@ -61,8 +65,20 @@ class REINFORCE(OnPolicyAlgorithm):
         (bootstrapped with the value baseline if there is one), with a warning.
     :param ent_coef: Entropy coefficient for the loss calculation
     :param vf_coef: Value function coefficient for the loss calculation (only with ``baseline="value"``)
-    :param max_grad_norm: The maximum norm of the gradient (policy and value together), ``None`` (default) for no
-        clipping: clipping the sum lets the value loss, whose scale is the returns', shrink the policy's step
+    :param max_grad_norm: The maximum norm of the gradient of the policy's parameters (everything but the value-only
+        layers), ``None`` (default) for no clipping. The value-only layers are not counted, so the value loss (on the
+        scale of the returns) cannot shrink the policy's step.
+    :param vf_learning_rate: The learning rate (Adam, its own optimizer) of the value fit, a number or a function of
+        the current progress remaining (from 1 to 0)
+    :param n_value_epochs: With ``baseline="value"``: after the policy step, the number of passes (epochs) of
+        minibatch regression of V(s) on the rollout's Monte Carlo returns. They change only the value-only layers
+        (``value_net``, the critic's MLP and a separate critic features extractor): the policy's output is unchanged.
+        The rollout's weights ``w_t`` use the baseline as it was before this fit. 0: the value is trained only by
+        ``vf_coef`` times the value loss in the policy step.
+    :param value_batch_size: Minibatch size of the value fit
+    :param target_kl: Step-size safeguard. After the policy step, the KL divergence between the old and new policy is
+        estimated on the rollout (``mean(ratio - 1 - log ratio)``); while it is above ``target_kl`` the step is halved
+        (same direction), at most 10 times, and undone if still too large. ``None``: no safeguard.
     :param use_sde: Whether to use generalized State Dependent Exploration (gSDE)
         instead of action noise exploration (default: False)
     :param sde_sample_freq: Sample a new noise matrix every n steps when using gSDE
@@ -109,6 +125,10 @@ class REINFORCE(OnPolicyAlgorithm):
         ent_coef: float = 0.0,
         vf_coef: float = 0.5,
         max_grad_norm: float | None = None,
+        vf_learning_rate: float | Schedule = 1e-3,
+        n_value_epochs: int = 5,
+        value_batch_size: int = 64,
+        target_kl: float | None = None,
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         rollout_buffer_class: type[RolloutBuffer] | None = None,
@@ -131,6 +151,10 @@ class REINFORCE(OnPolicyAlgorithm):
             ent_coef=ent_coef,
             vf_coef=vf_coef,
             max_grad_norm=max_grad_norm,
+            vf_learning_rate=vf_learning_rate,
+            n_value_epochs=n_value_epochs,
+            value_batch_size=value_batch_size,
+            target_kl=target_kl,
             rollout_buffer_class=rollout_buffer_class,
         )
         super().__init__(
@@ -159,6 +183,10 @@ class REINFORCE(OnPolicyAlgorithm):
         self.normalize_advantage = normalize_advantage
         self.rollout_mode = rollout_mode
         self.max_completion_steps = max_completion_steps
+        self.vf_learning_rate = vf_learning_rate
+        self.n_value_epochs = n_value_epochs
+        self.value_batch_size = value_batch_size
+        self.target_kl = target_kl
         action_space = getattr(self, "action_space", None)  # unset when there is no env (as in load())
         if action_space is not None and not isinstance(action_space, self.supported_action_spaces):
             names = ", ".join(space.__name__ for space in self.supported_action_spaces)
@@ -171,6 +199,38 @@ class REINFORCE(OnPolicyAlgorithm):
             dict_obs = isinstance(self.observation_space, spaces.Dict)
             self.rollout_buffer_class = DictReinforceRolloutBuffer if dict_obs else ReinforceRolloutBuffer
         super()._setup_model()
+        self._setup_value_fit()
+
+    def _setup_value_fit(self) -> None:
+        """Split the parameters into the policy's and the value-only ones; give the value fit its own optimizer."""
+        value_modules = [self.policy.value_net, getattr(self.policy.mlp_extractor, "value_net", None)]
+        if not self.policy.share_features_extractor:
+            value_modules.append(self.policy.vf_features_extractor)
+        value_ids = {id(p) for module in value_modules if module is not None for p in module.parameters()}
+        self._value_parameters = [p for p in self.policy.parameters() if id(p) in value_ids]
+        self._policy_parameters = [p for p in self.policy.parameters() if id(p) not in value_ids]
+        self.vf_lr_schedule = FloatSchedule(self.vf_learning_rate)
+        self.value_optimizer = th.optim.Adam(self._value_parameters, lr=self.vf_lr_schedule(1.0))
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "value_optimizer", "_value_parameters", "_policy_parameters"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts, variables = super()._get_torch_save_params()
+        return [*state_dicts, "value_optimizer"], variables
+
+    def set_parameters(
+        self,
+        load_path_or_dict: str | dict[str, Any],
+        exact_match: bool = True,
+        device: th.device | str = "auto",
+    ) -> None:
+        # Files written before the value fit existed (or by A2C/PPO) have no value optimizer: it then starts afresh.
+        if not isinstance(load_path_or_dict, dict):
+            _, load_path_or_dict, _ = load_from_zip_file(load_path_or_dict, device=device, load_data=False)
+        if "value_optimizer" not in load_path_or_dict:
+            load_path_or_dict = {**load_path_or_dict, "value_optimizer": self.value_optimizer.state_dict()}
+        super().set_parameters(load_path_or_dict, exact_match, device)
 
     def _setup_learn(
         self,
@@ -247,6 +307,7 @@ class REINFORCE(OnPolicyAlgorithm):
         if self.baseline == "value" and cut.any():
             last_values[cut] = self._predict_values(_select(self._last_obs, cut))
         rollout_buffer.finish_rollout(episode_end, last_values, carry=self.rollout_mode == "carry")
+        self._compute_baseline(rollout_buffer)
         self.logger.record("rollout/length", n_steps)
         callback.update_locals(locals())
         callback.on_rollout_end()
@@ -293,8 +354,8 @@ class REINFORCE(OnPolicyAlgorithm):
         ``MaskableREINFORCE``)."""
         return self.policy.get_distribution(obs_tensor).get_actions(), {}
 
-    def _distribution_kwargs(self, data: Any) -> dict[str, Any]:
-        """Extra arguments of the policy's ``evaluate_actions`` / ``get_distribution`` in ``train()`` (action masks)."""
+    def _distribution_kwargs(self, action_masks: Any) -> dict[str, Any]:
+        """Extra arguments of the policy's ``evaluate_actions`` / ``get_distribution`` after the rollout (action masks)."""
         return {}
 
     def _predict_values(self, obs: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
@@ -302,9 +363,39 @@ class REINFORCE(OnPolicyAlgorithm):
         with th.no_grad():
             return self.policy.predict_values(self.policy.obs_to_tensor(obs)[0]).flatten().cpu().numpy()
 
+    def _compute_baseline(self, buffer: EpisodeBufferMixin) -> None:
+        """
+        Fill the buffer's ``values`` (the baseline b(s_t) that each weight subtracts: 0, the batch mean or V(s) as it is
+        before this rollout's update), ``advantages = returns - values`` and ``log_probs`` (the behaviour policy's;
+        kept for steps carried from the previous rollout), in one batch, as SB3's buffer means them.
+        """
+        n_rows, n_envs = buffer.pos, buffer.n_envs
+        flat = lambda array: array[:n_rows].reshape(n_rows * n_envs, *array.shape[2:])  # noqa: E731
+        observations = buffer.observations
+        obs = {key: flat(value) for key, value in observations.items()} if isinstance(observations, dict) else None
+        obs = flat(observations) if obs is None else obs
+        actions = th.as_tensor(flat(buffer.actions).astype(np.float32, copy=False), device=self.device)
+        if isinstance(self.action_space, spaces.Discrete):
+            actions = actions.long().flatten()
+        masks = getattr(buffer, "action_masks", None)
+        with th.no_grad():
+            values, log_prob, _ = self._evaluate(
+                obs_as_tensor(obs, self.device), actions, masks if masks is None else flat(masks)
+            )  # type: ignore[arg-type]
+        returns = buffer.returns[:n_rows]
+        if self.baseline == "value":
+            buffer.values[:n_rows] = values.cpu().numpy().reshape(n_rows, n_envs)  # type: ignore[union-attr]
+        else:
+            valid = buffer.valid[:n_rows]
+            buffer.values[:n_rows] = returns[valid].mean() if self.baseline == "mean" and valid.any() else 0.0
+        new = slice(buffer.n_rows_carried_in, n_rows)
+        buffer.log_probs[new] = log_prob.cpu().numpy().reshape(n_rows, n_envs)[new]
+        buffer.advantages[:n_rows] = returns - buffer.values[:n_rows]
+
     def train(self) -> None:
         """
-        Update the policy (and the value baseline) with one gradient step on the whole rollout.
+        Update the policy with one gradient step on the whole rollout (shrunk if ``target_kl`` asks), then fit the value
+        baseline for the next rollout.
         """
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
@@ -313,17 +404,9 @@ class REINFORCE(OnPolicyAlgorithm):
         if isinstance(self.action_space, spaces.Discrete):
             actions = actions.long().flatten()
 
-        values = None
-        if self.baseline == "value":
-            values, log_prob, entropy = self.policy.evaluate_actions(
-                data.observations, actions, **self._distribution_kwargs(data)
-            )
-            values = values.flatten()
-        else:
-            distribution = self.policy.get_distribution(data.observations, **self._distribution_kwargs(data))
-            log_prob, entropy = distribution.log_prob(actions), distribution.entropy()
-        weights = self._policy_weights(data.returns, values)
-
+        masks = getattr(data, "action_masks", None)
+        values, log_prob, entropy = self._evaluate(data.observations, actions, masks)
+        weights = self._policy_weights(data.advantages)
         policy_loss = -(weights * log_prob).mean()
         entropy_loss = -th.mean(-log_prob) if entropy is None else -th.mean(entropy)
         loss = policy_loss + self.ent_coef * entropy_loss
@@ -331,37 +414,107 @@ class REINFORCE(OnPolicyAlgorithm):
             value_loss = F.mse_loss(data.returns, values)
             loss = loss + self.vf_coef * value_loss
 
+        before = [p.detach().clone() for p in self._policy_parameters]
         self.policy.optimizer.zero_grad()
         loss.backward()
         if self.max_grad_norm is not None:
-            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            grad_norm = th.nn.utils.clip_grad_norm_(self._policy_parameters, self.max_grad_norm)
+            self.logger.record("train/policy_grad_norm", grad_norm.item())
         self.policy.optimizer.step()
         self._n_updates += 1
+        kl, step_scale = self._limit_step(data.observations, actions, masks, log_prob.detach(), before)
 
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/batch_size", len(data.returns))
         self.logger.record("train/policy_loss", policy_loss.item())
         self.logger.record("train/entropy_loss", entropy_loss.item())
+        self.logger.record("train/kl", kl)
+        self.logger.record("train/step_scale", step_scale)
         if values is not None:
             self.logger.record("train/value_loss", value_loss.item())
             self.logger.record(
-                "train/explained_variance", explained_variance(values.detach().cpu().numpy(), data.returns.cpu().numpy())
+                "train/explained_variance", explained_variance(data.old_values.cpu().numpy(), data.returns.cpu().numpy())
             )
+            if self.n_value_epochs > 0:
+                self.logger.record("train/value_fit_loss", self._fit_value(data.observations, data.returns))
         if hasattr(self.policy, "log_std"):
             self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
 
-    def _policy_weights(self, returns: th.Tensor, values: th.Tensor | None) -> th.Tensor:
-        """The weights ``w_t = G_t - b(s_t)`` of the log-probabilities, standardized if asked."""
+    def _policy_weights(self, advantages: th.Tensor) -> th.Tensor:
+        """The weights ``w_t = G_t - b(s_t)`` (the buffer's advantages) of the log-probabilities, standardized if asked."""
+        if self.normalize_advantage and len(advantages) > 1:
+            return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        return advantages
+
+    def _evaluate(self, observations: Any, actions: th.Tensor, action_masks: Any) -> tuple[th.Tensor | None, th.Tensor, Any]:
+        """Values (``None`` without the value baseline: the critic is not run), log-probabilities and entropies."""
+        kwargs = self._distribution_kwargs(action_masks)
         if self.baseline == "value":
-            assert values is not None
-            weights = returns - values.detach()
-        elif self.baseline == "mean":
-            weights = returns - returns.mean()
-        else:
-            weights = returns
-        if self.normalize_advantage and len(weights) > 1:
-            weights = (weights - weights.mean()) / (weights.std() + 1e-8)
-        return weights
+            values, log_prob, entropy = self.policy.evaluate_actions(observations, actions, **kwargs)
+            return values.flatten(), log_prob, entropy
+        distribution = self.policy.get_distribution(observations, **kwargs)
+        return None, distribution.log_prob(actions), distribution.entropy()
+
+    def _policy_kl(self, observations: Any, actions: th.Tensor, action_masks: Any, old_log_prob: th.Tensor) -> float:
+        """Estimate of KL(old policy || current policy) on the rollout: ``mean(ratio - 1 - log ratio)`` (Schulman's k3)."""
+        with th.no_grad():
+            distribution = self.policy.get_distribution(observations, **self._distribution_kwargs(action_masks))
+            log_ratio = distribution.log_prob(actions) - old_log_prob
+            return th.mean(th.exp(log_ratio) - 1 - log_ratio).item()
+
+    def _limit_step(
+        self, observations: Any, actions: th.Tensor, action_masks: Any, old_log_prob: th.Tensor, before: list[th.Tensor]
+    ) -> tuple[float, float]:
+        """
+        Shrink the policy's step, keeping its direction, until the KL is within ``target_kl`` (halving it at most
+        ``MAX_BACKTRACKS`` times; undone if it never is). Changes the policy's parameters only. Return (KL, step scale).
+        """
+        kl = self._policy_kl(observations, actions, action_masks, old_log_prob)
+        if self.target_kl is None or kl <= self.target_kl:
+            return kl, 1.0
+        steps = [p.detach() - p0 for p, p0 in zip(self._policy_parameters, before, strict=True)]
+        scale = 1.0
+        for _ in range(MAX_BACKTRACKS):
+            scale /= 2
+            with th.no_grad():
+                for parameter, start, step in zip(self._policy_parameters, before, steps, strict=True):
+                    parameter.copy_(start + scale * step)
+            kl = self._policy_kl(observations, actions, action_masks, old_log_prob)
+            if kl <= self.target_kl:
+                return kl, scale
+        with th.no_grad():
+            for parameter, start in zip(self._policy_parameters, before, strict=True):
+                parameter.copy_(start)
+        return 0.0, 0.0
+
+    def _fit_value(self, observations: Any, returns: th.Tensor) -> float:
+        """
+        ``n_value_epochs`` passes of minibatch regression of V(s) on the Monte Carlo returns, with the value optimizer.
+        Changes the value-only parameters: the policy's output is unchanged. Return the last epoch's mean loss.
+        """
+        update_learning_rate(self.value_optimizer, self.vf_lr_schedule(self._current_progress_remaining))
+        policy = self.policy
+        shared = policy.share_features_extractor  # then the value fit must not change the features: they are the policy's
+        if shared:
+            with th.no_grad():
+                features = self._critic_features(observations)
+        n_samples = len(returns)
+        for _ in range(self.n_value_epochs):
+            losses = []
+            for indices in th.randperm(n_samples, device=self.device).split(self.value_batch_size):
+                batch_features = features[indices] if shared else self._critic_features(_select(observations, indices))
+                values = policy.value_net(policy.mlp_extractor.forward_critic(batch_features)).flatten()
+                loss = F.mse_loss(returns[indices], values)
+                self.value_optimizer.zero_grad()
+                loss.backward()
+                self.value_optimizer.step()
+                losses.append(loss.item())
+        return float(np.mean(losses))
+
+    def _critic_features(self, observations: Any) -> th.Tensor:
+        policy = self.policy
+        preprocessed = preprocess_obs(observations, policy.observation_space, normalize_images=policy.normalize_images)
+        return policy.vf_features_extractor(preprocessed)
 
     def learn(
         self: SelfREINFORCE,
@@ -382,8 +535,8 @@ class REINFORCE(OnPolicyAlgorithm):
         )
 
 
-def _select(observations: Any, mask: np.ndarray) -> Any:
-    """The observations (an array or a dict of arrays, one row per env) of the envs where ``mask`` is True."""
+def _select(observations: Any, mask: Any) -> Any:
+    """The rows of observations (an array, a tensor or a dict of them) that ``mask`` (booleans or indices) picks."""
     if isinstance(observations, dict):
         return {key: value[mask] for key, value in observations.items()}
     return observations[mask]
@@ -406,13 +559,17 @@ def _check_hyperparameters(
     ent_coef: float,
     vf_coef: float,
     max_grad_norm: float | None,
+    vf_learning_rate: float | Schedule,
+    n_value_epochs: int,
+    value_batch_size: int,
+    target_kl: float | None,
     rollout_buffer_class: type[RolloutBuffer] | None,
 ) -> None:
     """Raise a ``ValueError`` naming the first bad hyperparameter and what is allowed."""
-    if not callable(learning_rate) and not (_is_number(learning_rate) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be a positive number or a schedule (callable), got {learning_rate!r}")
-    if not _is_int(n_steps) or n_steps < 1:
-        raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
+    for name, rate in (("learning_rate", learning_rate), ("vf_learning_rate", vf_learning_rate)):
+        if not callable(rate) and not (_is_number(rate) and rate > 0):
+            raise ValueError(f"{name} must be a positive number or a schedule (callable), got {rate!r}")
+    _check_int("n_steps", n_steps, 1)
     if not _is_number(gamma) or not 0.0 <= gamma <= 1.0:
         raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
     if baseline not in BASELINES:
@@ -431,6 +588,10 @@ def _check_hyperparameters(
             raise ValueError(f"{name} must be a number >= 0, got {value!r}")
     if max_grad_norm is not None and (not _is_number(max_grad_norm) or max_grad_norm <= 0):
         raise ValueError(f"max_grad_norm must be None (no clipping) or a number > 0, got {max_grad_norm!r}")
+    _check_int("n_value_epochs", n_value_epochs, 0, " (0: no value fit)")
+    _check_int("value_batch_size", value_batch_size, 1)
+    if target_kl is not None and (not _is_number(target_kl) or target_kl <= 0):
+        raise ValueError(f"target_kl must be None (no step-size safeguard) or a number > 0, got {target_kl!r}")
     if rollout_buffer_class is not None and not (
         isinstance(rollout_buffer_class, type) and issubclass(rollout_buffer_class, EpisodeBufferMixin)
     ):
@@ -438,6 +599,11 @@ def _check_hyperparameters(
             f"rollout_buffer_class must subclass sb3_reinforce.buffers.EpisodeBufferMixin "
             f"(e.g. ReinforceRolloutBuffer), got {rollout_buffer_class!r}"
         )
+
+
+def _check_int(name: str, value: Any, minimum: int, note: str = "") -> None:
+    if not _is_int(value) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}{note}, got {value!r}")
 
 
 def _is_number(value: Any) -> bool:

@@ -35,6 +35,7 @@ def make_model(mdp: FiniteMDP, gamma: float, baseline: str, n_steps: int = 1, se
         normalize_advantage=False,
         rollout_mode="discard",
         vf_coef=0.0,  # a value baseline is held fixed (at its random initialization)
+        n_value_epochs=0,
         max_grad_norm=None,
         policy_kwargs=dict(net_arch=[]),  # logits linear in the one-hot state: a tabular softmax
         seed=seed,
@@ -124,13 +125,13 @@ def test_power_returns_not_reset_at_episode_starts(monkeypatch):
 def test_power_action_dependent_baseline(monkeypatch):
     mdp = MDPS["terminating"]
     model, env = make_model(mdp, gamma=1.0, baseline="none")
-    get = model.rollout_buffer.get
-    batches = []
-    monkeypatch.setattr(model.rollout_buffer, "get", lambda *args: (batches.append(batch) or batch for batch in get(*args)))
-    policy_weights = model._policy_weights
-    monkeypatch.setattr(
-        model, "_policy_weights", lambda returns, values: policy_weights(returns, values) - batches[-1].actions.flatten()
-    )
+    compute_baseline = model._compute_baseline
+
+    def action_dependent(buffer):
+        compute_baseline(buffer)
+        buffer.advantages[: buffer.pos] -= buffer.actions[: buffer.pos, :, 0]
+
+    monkeypatch.setattr(model, "_compute_baseline", action_dependent)
     surrogate, _ = expected_gradient(model, mdp)
     max_z, _ = compare(reinforce_gradients(model, env, N_ROLLOUTS), surrogate)
     assert max_z > 2 * MAX_Z

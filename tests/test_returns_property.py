@@ -94,14 +94,15 @@ def brute_force(model: REINFORCE, scripts: list, steps: np.ndarray, envs: np.nda
 @given(scripts=st.lists(script_strategy(), min_size=1, max_size=3), hyperparams=settings_strategy())
 def test_train_consumes_exact_returns_and_weights(scripts, hyperparams):
     env = DummyVecEnv([lambda i=i, s=script: ScriptedEnv(s, i) for i, script in enumerate(scripts)])
-    model = REINFORCE("MlpPolicy", env, vf_coef=0.0, seed=0, **hyperparams)  # vf_coef=0: V stays what we query
+    # vf_coef=0 and no value fit: V stays what we query
+    model = REINFORCE("MlpPolicy", env, vf_coef=0.0, n_value_epochs=0, seed=0, **hyperparams)
     batches, consumed = [], []
     get, policy_weights = model.rollout_buffer.get, model._policy_weights
     model.rollout_buffer.get = lambda *args: (batches.append(batch) or batch for batch in get(*args))
 
-    def record(returns, values):
-        weights = policy_weights(returns, values)
-        consumed.append((returns.numpy().copy(), weights.detach().numpy().copy()))
+    def record(advantages):
+        weights = policy_weights(advantages)
+        consumed.append((batches[-1].returns.numpy().copy(), weights.detach().numpy().copy()))
         return weights
 
     model._policy_weights = record
