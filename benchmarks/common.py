@@ -70,32 +70,12 @@ def train_and_evaluate(
     :return: steps (env steps when an evaluation first reached ``threshold``, None if never),
         final_eval (last evaluation), best_eval, seconds
     """
-    import torch as th
-    from sb3_contrib import MaskablePPO
     from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
-    from stable_baselines3 import A2C, PPO
     from stable_baselines3.common.callbacks import EvalCallback, StopTrainingOnRewardThreshold
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import VecNormalize
 
-    from sb3_reinforce import REINFORCE, MaskableREINFORCE
-    from sb3_reinforce.train import convert_zoo_values, vec_normalize_kwargs
-
-    th.set_num_threads(1)
-    algos = {"reinforce": REINFORCE, "a2c": A2C, "ppo": PPO, "reinforce_mask": MaskableREINFORCE, "ppo_mask": MaskablePPO}
-    algo_class = algos[algo]
+    model, env, eval_env = build(env_id, hyperparams, seed, algo)
+    n_envs = env.num_envs
     eval_callback_class = MaskableEvalCallback if algo.endswith("_mask") else EvalCallback
-    hyperparams = convert_zoo_values(hyperparams)
-    n_envs = hyperparams.pop("n_envs", 1)
-    policy = hyperparams.pop("policy", "MlpPolicy")
-    normalize = vec_normalize_kwargs(hyperparams.pop("normalize", False))
-    hyperparams.pop("n_timesteps", None)
-    env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
-    eval_env = make_vec_env(env_id, n_envs=1, seed=seed + 1000)
-    if normalize is not None:
-        # as the zoo does: the eval env shares the observation statistics (EvalCallback syncs them) and sees raw rewards
-        env = VecNormalize(env, gamma=hyperparams.get("gamma", 0.99), **normalize)
-        eval_env = VecNormalize(eval_env, **{**normalize, "training": False, "norm_reward": False})
     stop = StopTrainingOnRewardThreshold(reward_threshold=threshold) if stop_at_threshold else None
     with tempfile.TemporaryDirectory() as log_path:
         evaluation = eval_callback_class(
@@ -106,7 +86,6 @@ def train_and_evaluate(
             log_path=log_path,
             verbose=0,
         )
-        model = algo_class(policy, env, seed=seed, device="cpu", **hyperparams)
         start = time.time()
         model.learn(budget, callback=evaluation)
         seconds = time.time() - start
@@ -119,6 +98,39 @@ def train_and_evaluate(
         best_eval=round(float(means.max()), 1),
         seconds=round(seconds, 1),
     )
+
+
+def build(
+    env_id: str | Callable[[], Any], hyperparams: dict[str, Any], seed: int, algo: str = "reinforce", n_eval_envs: int = 1
+) -> tuple:
+    """
+    The model (``algo`` with RL Zoo style ``hyperparams``: ``n_envs``, ``policy``, ``normalize`` included), its training
+    env (seeded ``seed``) and an evaluation env of ``n_eval_envs`` envs (seeded ``seed + 1000``; with VecNormalize,
+    frozen and on raw rewards).
+    """
+    import torch as th
+    from sb3_contrib import MaskablePPO
+    from stable_baselines3 import A2C, PPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from sb3_reinforce import REINFORCE, MaskableREINFORCE
+    from sb3_reinforce.train import convert_zoo_values, vec_normalize_kwargs
+
+    th.set_num_threads(1)
+    algos = {"reinforce": REINFORCE, "a2c": A2C, "ppo": PPO, "reinforce_mask": MaskableREINFORCE, "ppo_mask": MaskablePPO}
+    hyperparams = convert_zoo_values(hyperparams)
+    n_envs = hyperparams.pop("n_envs", 1)
+    policy = hyperparams.pop("policy", "MlpPolicy")
+    normalize = vec_normalize_kwargs(hyperparams.pop("normalize", False))
+    hyperparams.pop("n_timesteps", None)
+    env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    eval_env = make_vec_env(env_id, n_envs=n_eval_envs, seed=seed + 1000)
+    if normalize is not None:
+        # as the zoo does: the eval env shares the observation statistics (EvalCallback syncs them) and sees raw rewards
+        env = VecNormalize(env, gamma=hyperparams.get("gamma", 0.99), **normalize)
+        eval_env = VecNormalize(eval_env, **{**normalize, "training": False, "norm_reward": False})
+    return algos[algo](policy, env, seed=seed, device="cpu", **hyperparams), env, eval_env
 
 
 def steps_table(rows: list[dict[str, str]], threshold: float) -> str:

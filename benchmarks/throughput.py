@@ -268,7 +268,7 @@ def fill_buffer(model: REINFORCE, n_transitions: int, rng: np.random.Generator) 
     for _ in range(n_transitions // n_envs):
         obs = rng.normal(size=(n_envs, 4)).astype(np.float32)
         buffer.add(obs, rng.integers(2, size=(n_envs, 1)), np.ones(n_envs), rng.random(n_envs) < 0.02, unused, unused)
-    buffer.finish_rollout(np.full(n_envs, buffer.pos), np.zeros(n_envs, dtype=np.float32), carry=False)
+    buffer.finish_rollout(np.full(n_envs, buffer.pos), np.zeros(n_envs, dtype=np.float32))
 
 
 def train_timing(batch_sizes: list[int], repetitions: int) -> str:

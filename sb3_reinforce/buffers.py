@@ -17,8 +17,8 @@ class EpisodeBufferMixin:
 
     - ``add`` doubles the storage when it is full, so a rollout can run on until its episodes end;
     - ``valid`` marks, per step and env, the transitions the next update uses;
-    - ``finish_rollout`` computes the Monte Carlo returns, marks each env's steps after its last
-      completed episode as unused, and (``carry=True``) keeps them for the start of the next rollout;
+    - ``finish_rollout`` computes the Monte Carlo returns and marks each env's steps after its last
+      completed episode as unused; ``carry_over`` keeps them for the start of the next rollout;
     - ``get`` yields the valid transitions only.
 
     Every array attribute whose first axis is the time axis is grown and carried, so subclasses that add
@@ -50,7 +50,7 @@ class EpisodeBufferMixin:
         self.n_rows_carried_in = 0
 
     def start_rollout(self) -> None:
-        """Empty the buffer, then put back the steps that ``finish_rollout(carry=True)`` kept."""
+        """Empty the buffer, then put back the steps that ``carry_over`` kept."""
         carried = self._carried
         self.reset()
         if carried is None:
@@ -100,7 +100,7 @@ class EpisodeBufferMixin:
                 setattr(self, name, _double(value))
         self.buffer_size *= 2
 
-    def finish_rollout(self, episode_end: np.ndarray, last_values: np.ndarray, carry: bool) -> None:
+    def finish_rollout(self, episode_end: np.ndarray, last_values: np.ndarray) -> None:
         """
         Compute the discounted Monte Carlo returns of the rollout and choose the steps the update uses.
 
@@ -108,24 +108,27 @@ class EpisodeBufferMixin:
             that completed the rollout, or the rollout's end when that episode was cut short)
         :param last_values: Per env, the value that follows the rollout's last step: ``V(s')`` where
             that step's episode is cut short and bootstrapped, 0 otherwise
-        :param carry: Keep each env's steps after ``episode_end`` for the start of the next rollout
-            (otherwise they are discarded)
         """
         n_rows = self.pos
-        rows = np.arange(n_rows)[:, None]
         ends = np.ones((n_rows, self.n_envs), dtype=bool)
         ends[:-1] = self.episode_starts[1:n_rows] > 0
         rewards = self.rewards[:n_rows].astype(np.float64)
         rewards[-1] += self.gamma * last_values
         self.returns[:n_rows] = discounted_returns(rewards, ends, self.gamma)
         self.advantages[:n_rows] = self.returns[:n_rows]
-        unused = rows >= episode_end[None, :]
         self._carried = None
-        if carry and unused.any():
+        self.valid[:n_rows] &= np.arange(n_rows)[:, None] < episode_end[None, :]
+
+    def carry_over(self, episode_end: np.ndarray) -> None:
+        """
+        Keep each env's steps from ``episode_end`` on (those ``finish_rollout`` left unused), with everything stored for
+        them, for the start of the next rollout. Call it when the rollout's fields are complete, before ``get``.
+        """
+        unused = np.arange(self.pos)[:, None] >= episode_end[None, :]
+        if unused.any():
             first = int(episode_end.min())
-            self._carried = {name: _slice(value, first, n_rows) for name, value in self._time_arrays().items()}
+            self._carried = {name: _slice(value, first, self.pos) for name, value in self._time_arrays().items()}
             self._carried["valid"] = unused[first:]
-        self.valid[:n_rows] &= ~unused
 
     def get(self, batch_size: int | None = None) -> Generator[Any, None, None]:
         """

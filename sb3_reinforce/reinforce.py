@@ -306,8 +306,12 @@ class REINFORCE(OnPolicyAlgorithm):
         last_values = np.zeros(env.num_envs, dtype=np.float32)  # a cut return ends there without a value baseline
         if self.baseline == "value" and cut.any():
             last_values[cut] = self._predict_values(_select(self._last_obs, cut))
-        rollout_buffer.finish_rollout(episode_end, last_values, carry=self.rollout_mode == "carry")
+        rollout_buffer.finish_rollout(episode_end, last_values)
+        _check_finite("reward", rollout_buffer.rewards[: rollout_buffer.pos])
+        _check_finite("return", rollout_buffer.returns[: rollout_buffer.pos])
         self._compute_baseline(rollout_buffer)
+        if self.rollout_mode == "carry":
+            rollout_buffer.carry_over(episode_end)
         self.logger.record("rollout/length", n_steps)
         callback.update_locals(locals())
         callback.on_rollout_end()
@@ -330,6 +334,8 @@ class REINFORCE(OnPolicyAlgorithm):
 
         new_obs, rewards, dones, infos = env.step(clipped_actions)
         self.num_timesteps += env.num_envs
+        for key, array in new_obs.items() if isinstance(new_obs, dict) else [("", new_obs)]:
+            _check_finite(f"observation{key and f' {key!r}'}", array, step=self.num_timesteps)
         callback.update_locals(locals())
         if not callback.on_step():
             return False
@@ -414,6 +420,8 @@ class REINFORCE(OnPolicyAlgorithm):
             value_loss = F.mse_loss(data.returns, values)
             loss = loss + self.vf_coef * value_loss
 
+        if not th.isfinite(loss):
+            raise ValueError(f"non-finite loss ({loss.item()}): training stopped before the parameters changed")
         before = [p.detach().clone() for p in self._policy_parameters]
         self.policy.optimizer.zero_grad()
         loss.backward()
@@ -547,6 +555,19 @@ def _stack(observations: list[Any]) -> Any:
     if isinstance(observations[0], dict):
         return {key: np.stack([obs[key] for obs in observations]) for key in observations[0]}
     return np.stack(observations)
+
+
+def _check_finite(what: str, array: np.ndarray, step: int | None = None) -> None:
+    """
+    Raise a ``ValueError`` naming the first non-finite value of ``array`` (an env step's values, one row per env, or a
+    rollout's, (steps, n_envs, ...)), its env and its step, before anything is trained on it. ``step``: the env step of
+    a single step's values (``None``: ``array`` is a rollout). Integer arrays (images) are always finite.
+    """
+    if array.dtype.kind != "f" or np.isfinite(array).all():
+        return
+    index = np.unravel_index(np.flatnonzero(~np.isfinite(array))[0], array.shape)
+    where = f"env {index[0]} at env step {step}" if step is not None else f"env {index[1]} at step {index[0]} of the rollout"
+    raise ValueError(f"non-finite {what} ({array[index]}) from {where}: training stopped before the parameters changed")
 
 
 def _check_hyperparameters(

@@ -222,3 +222,20 @@ def compare(estimates: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     z_scores = (mean - target) / np.maximum(standard_error, 1e-12)
     cosine = mean @ target / (np.linalg.norm(mean) * np.linalg.norm(target))
     return float(np.abs(z_scores).max()), float(cosine)
+
+
+def fit_value_before_weights(model: REINFORCE) -> None:
+    """
+    The wrong order, for the power checks: fit the value on the rollout's own returns first, then subtract it (so a
+    weight's baseline has seen that step's own return). Patches ``model._compute_baseline``.
+    """
+    compute_baseline = model._compute_baseline
+
+    def fit_then_compute(buffer: Any) -> None:
+        valid = buffer.valid[: buffer.pos]
+        observations = th.as_tensor(buffer.observations[: buffer.pos][valid], device=model.device)
+        returns = th.as_tensor(buffer.returns[: buffer.pos][valid], device=model.device)
+        model._fit_value(observations, returns)
+        compute_baseline(buffer)
+
+    model._compute_baseline = fit_then_compute  # type: ignore[method-assign]

@@ -1,0 +1,206 @@
+"""
+Retuning sweep with the fitted value baseline and the step-size safeguards (issue "Learn reliably beyond CartPole").
+
+Unlike cartpole_sweep.py and zoo_sweep.py, every run trains for its whole budget (no early stop), so a policy that falls
+off after solving shows. Every ``eval_freq`` env steps the policy is evaluated on 10 episodes twice: sampling its actions
+(the stochastic policy, the one that is trained) and with its deterministic actions. Per run the CSV row gives the env
+steps at which each evaluation first reached the env's threshold, the last and best evaluation of each, and whether it
+collapsed: its last evaluation is closer to the random policy's score than to its best (``last - random <
+(best - random) / 2``, which for a positive reward is "below half of its best" up to the random score).
+
+    python benchmarks/retune_sweep.py --env CartPole-v1 --seeds 0 1 2 3 4 --workers 2
+    python benchmarks/retune_sweep.py --env LunarLander-v3 --configs v5_kl02 --seeds 0 1 --report-only
+
+Rows are appended to benchmarks/results/retune_sweep.csv and each run's curves are kept in
+benchmarks/results/retune_sweep/<env>/<config>_<seed>.npz; finished runs are skipped when re-run (a run interrupted
+part way starts again).
+"""
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import build, load_rows, run_resumable
+
+HERE = os.path.dirname(__file__)
+RESULTS = os.path.join(HERE, "results", "retune_sweep.csv")
+CURVES = os.path.join(HERE, "results", "retune_sweep")
+FIELDS = [
+    "env",
+    "config",
+    "seed",
+    "steps_stoch",
+    "steps_det",
+    "last_stoch",
+    "best_stoch",
+    "last_det",
+    "best_det",
+    "collapse_stoch",
+    "collapse_det",
+    "seconds",
+]
+
+# The CartPole-v1 entry of zoo_configs/reinforce.yml before the value fit existed (n_value_epochs=0 reproduces it)
+OLD_CARTPOLE = dict(
+    n_envs=4, n_steps=32, learning_rate=3e-3, gamma=0.99, baseline="value", normalize_advantage=True, n_value_epochs=0
+)
+FIT = dict(n_value_epochs=5, vf_learning_rate=1e-3, value_batch_size=64)
+
+
+def cfg(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**base, **changes}
+
+
+SDE = dict(use_sde=True, policy_kwargs="dict(log_std_init=-2, ortho_init=False)")
+
+# env -> (threshold, random policy's score, budget, evaluation period, {config name: hyperparameters})
+ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
+    "CartPole-v1": (
+        475.0,
+        22.0,
+        100_000,
+        5_000,
+        {
+            "old": OLD_CARTPOLE,
+            "fit5": cfg(OLD_CARTPOLE, **FIT),
+            "fit5_kl02": cfg(OLD_CARTPOLE, **FIT, target_kl=0.02),
+            "fit5_kl01": cfg(OLD_CARTPOLE, **FIT, target_kl=0.01),
+            "fit5_clip05": cfg(OLD_CARTPOLE, **FIT, max_grad_norm=0.5),
+            "fit5_lin": cfg(OLD_CARTPOLE, **FIT, learning_rate="lin_3e-3"),
+        },
+    ),
+    "InvertedPendulum-v5": (
+        950.0,
+        5.0,
+        100_000,
+        5_000,
+        {
+            "old": cfg(OLD_CARTPOLE, normalize=True),
+            "fit5": cfg(OLD_CARTPOLE, normalize=True, **FIT),
+            "fit5_kl02": cfg(OLD_CARTPOLE, normalize=True, **FIT, target_kl=0.02),
+            "fit5_clip05": cfg(OLD_CARTPOLE, normalize=True, **FIT, max_grad_norm=0.5),
+        },
+    ),
+    "LunarLander-v3": (
+        200.0,
+        -180.0,
+        1_000_000,
+        50_000,
+        {
+            "16envs_fit5": cfg(OLD_CARTPOLE, n_envs=16, gamma=0.999, **FIT),
+            "16envs_fit5_kl02": cfg(OLD_CARTPOLE, n_envs=16, gamma=0.999, **FIT, target_kl=0.02),
+            "8envs_norm_fit5_kl02": cfg(OLD_CARTPOLE, n_envs=8, gamma=0.999, normalize=True, **FIT, target_kl=0.02),
+        },
+    ),
+    "Pendulum-v1": (
+        -200.0,
+        -1200.0,
+        1_000_000,
+        20_000,
+        {
+            "4envs_norm_sde_g95_fit5_kl02": cfg(
+                OLD_CARTPOLE, n_steps=1, gamma=0.95, learning_rate=1e-3, normalize=True, **SDE, **FIT, target_kl=0.02
+            ),
+            "1env_norm_sde_g95_fit5_kl02": cfg(
+                OLD_CARTPOLE, n_envs=1, n_steps=1, gamma=0.95, learning_rate=1e-3, normalize=True, **SDE, **FIT, target_kl=0.02
+            ),
+        },
+    ),
+}
+
+
+def run(env_id: str, name: str, config: dict[str, Any], seed: int, budget: int, eval_freq: int) -> dict[str, Any]:
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import sync_envs_normalization
+
+    threshold, random_score = ENVS[env_id][:2]
+    model, env, eval_env = build(env_id, config, seed, n_eval_envs=10)  # the 10 evaluation episodes side by side
+    curves: dict[str, list[float]] = {"timesteps": [], "stochastic": [], "deterministic": []}
+
+    class Evaluate(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps >= (len(curves["timesteps"]) + 1) * eval_freq:
+                sync_envs_normalization(env, eval_env)
+                curves["timesteps"].append(self.num_timesteps)
+                for key, deterministic in (("stochastic", False), ("deterministic", True)):
+                    mean, _ = evaluate_policy(self.model, eval_env, n_eval_episodes=10, deterministic=deterministic)
+                    curves[key].append(float(mean))
+            return True
+
+    start = time.time()
+    model.learn(budget, callback=Evaluate())
+    seconds = time.time() - start
+    os.makedirs(os.path.join(CURVES, env_id), exist_ok=True)
+    np.savez(os.path.join(CURVES, env_id, f"{name}_{seed}.npz"), **{key: np.array(value) for key, value in curves.items()})
+    row: dict[str, Any] = dict(env=env_id, config=f"{env_id}/{name}", seed=seed, seconds=round(seconds, 1))
+    for key, short in (("stochastic", "stoch"), ("deterministic", "det")):
+        means, steps = np.array(curves[key]), np.array(curves["timesteps"])
+        reached = np.flatnonzero(means >= threshold)
+        row[f"steps_{short}"] = int(steps[reached[0]]) if len(reached) else ""
+        row[f"last_{short}"], row[f"best_{short}"] = round(float(means[-1]), 1), round(float(means.max()), 1)
+        row[f"collapse_{short}"] = int(means[-1] - random_score < (means.max() - random_score) / 2)
+    return row
+
+
+def table(rows: list[dict[str, str]], threshold: float) -> str:
+    """Markdown table per config: steps to the threshold (stochastic, deterministic), last evaluations, collapses."""
+    lines = [
+        f"| config | seeds | reached {threshold:g} (stoch) | median steps (stoch) | steps per seed (stoch) "
+        "| median steps (det) | last stoch (mean +/- std, worst) | last det (mean +/- std, worst) | collapses stoch/det |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def steps(runs: list[dict[str, str]], key: str) -> list[float]:
+        return [float(row[key]) if row[key] else np.inf for row in runs]
+
+    def k(value: float) -> str:
+        return f"{value / 1000:g}k" if np.isfinite(value) else "never"
+
+    for name in dict.fromkeys(row["config"] for row in rows):
+        runs = [row for row in rows if row["config"] == name]
+        stoch, det = steps(runs, "steps_stoch"), steps(runs, "steps_det")
+        lasts = {key: np.array([float(row[f"last_{key}"]) for row in runs]) for key in ("stoch", "det")}
+        last_text = {key: f"{v.mean():.1f} +/- {v.std():.1f}, {v.min():.1f}" for key, v in lasts.items()}
+        collapses = "/".join(str(sum(int(row[f"collapse_{key}"]) for row in runs)) for key in ("stoch", "det"))
+        lines.append(
+            f"| {name.split('/', 1)[1]} | {len(runs)} | {sum(np.isfinite(stoch))}/{len(runs)} | {k(np.median(stoch))} "
+            f"| {' '.join(k(s) for s in stoch)} | {k(np.median(det))} | {last_text['stoch']} | {last_text['det']} "
+            f"| {collapses} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", required=True, choices=sorted(ENVS))
+    parser.add_argument("--configs", nargs="+", help="names of the env's configs to run (default: all)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--report-only", action="store_true", help="print the table of the runs already in the CSV file")
+    args = parser.parse_args()
+
+    threshold, _, budget, eval_freq, configs = ENVS[args.env]
+    names = args.configs or list(configs)
+    unknown = sorted(set(names) - set(configs))
+    if unknown:
+        parser.error(f"unknown --configs {unknown} for {args.env}; choose from {sorted(configs)}")
+    jobs = {
+        (f"{args.env}/{name}", seed): (run, (args.env, name, configs[name], seed, budget, eval_freq))
+        for name in names
+        for seed in args.seeds
+    }
+    if not args.report_only:
+        run_resumable(RESULTS, FIELDS, jobs, args.workers)
+    rows = [row for row in load_rows(RESULTS) if row["config"] in {f"{args.env}/{name}" for name in names}]
+    print(f"{args.env}: budget {budget:,} env steps, evaluated every {eval_freq:,} (10 episodes, stochastic and deterministic)")
+    print(table(rows, threshold))
+
+
+if __name__ == "__main__":
+    main()

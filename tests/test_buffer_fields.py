@@ -1,0 +1,150 @@
+"""
+What callbacks see in ``on_rollout_end`` and what ``train()`` reads: the buffer's fields mean what SB3's mean (returns
+with the time-limit bootstrap, ``values`` the baseline used, ``advantages = returns - values`` before standardization,
+``log_probs`` the behaviour policy's), and non-finite numbers stop training before any parameter changes.
+"""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from sb3_reinforce import REINFORCE
+
+EPISODE = 64
+
+
+class EndRewardEnv(gym.Env):
+    """Reward 1 at the last step of ``EPISODE``-step episodes, 0 before; observations are the step count."""
+
+    def __init__(self, bad: tuple[str, int] | None = None, reward: float = 1.0, every_step: bool = False):
+        self.observation_space = spaces.Box(0, EPISODE, shape=(1,), dtype=np.float32)
+        self.action_space = spaces.Discrete(2)
+        self.bad, self.reward, self.every_step, self.total_steps = bad, reward, every_step, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0], dtype=np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        self.total_steps += 1
+        obs = np.array([self.t], dtype=np.float32)
+        reward = self.reward if self.t == EPISODE or self.every_step else 0.0
+        if self.bad is not None and self.total_steps == self.bad[1]:
+            obs[0], reward = (np.nan, reward) if self.bad[0] == "observation" else (obs[0], np.inf)
+        return obs, reward, self.t == EPISODE, False, {}
+
+
+class Snapshot(BaseCallback):
+    """The buffer's fields as ``on_rollout_end`` sees them, with the policy's log-probabilities at that moment."""
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if hasattr(self, "fields"):
+            return
+        buffer = self.model.rollout_buffer
+        rows = slice(0, buffer.pos)
+        self.fields = {name: getattr(buffer, name)[rows].copy() for name in ("returns", "values", "advantages", "log_probs")}
+        observations = th.as_tensor(buffer.observations[rows].reshape(-1, 1))
+        actions = th.as_tensor(buffer.actions[rows].reshape(-1)).long()
+        with th.no_grad():
+            self.expected_log_probs = self.model.policy.get_distribution(observations).log_prob(actions).numpy()
+
+
+@pytest.mark.parametrize("baseline", ["value", "mean", "none"])
+@pytest.mark.parametrize("gamma", [1.0, 0.99])
+@pytest.mark.parametrize("episodes", [1, 3])
+def test_fields_mean_what_sb3_means(baseline, gamma, episodes):
+    model = REINFORCE(
+        "MlpPolicy", DummyVecEnv([EndRewardEnv]), n_steps=episodes * EPISODE, gamma=gamma, baseline=baseline, seed=0
+    )
+    with th.no_grad():  # a value head that outputs 1.0 everywhere
+        model.policy.value_net.weight.zero_()
+        model.policy.value_net.bias.fill_(1.0)
+    snapshot = Snapshot()
+    model.learn(episodes * EPISODE, callback=snapshot)
+    fields = snapshot.fields
+    assert fields["returns"].shape == (episodes * EPISODE, 1)
+    expected_returns = np.tile(gamma ** np.arange(EPISODE - 1, -1, -1), episodes)[:, None]
+    np.testing.assert_allclose(fields["returns"], expected_returns, rtol=1e-6)
+    expected_values = {"value": 1.0, "mean": expected_returns.mean(), "none": 0.0}[baseline]
+    np.testing.assert_allclose(fields["values"], expected_values, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(fields["advantages"], expected_returns - expected_values, rtol=1e-5, atol=1e-6)
+    if gamma == 1.0 and baseline != "none":
+        np.testing.assert_allclose(fields["advantages"], 0.0, atol=1e-6)  # SB3's convention: returns - values
+    np.testing.assert_allclose(fields["log_probs"].ravel(), snapshot.expected_log_probs, rtol=1e-5, atol=1e-6)
+
+
+def test_carried_steps_keep_their_behaviour_log_probs():
+    """With rollout_mode="carry", steps kept for the next rollout keep the log-probabilities of the policy that acted."""
+    env = DummyVecEnv([EndRewardEnv, lambda: EndRewardEnv()])
+    model = REINFORCE("MlpPolicy", env, n_steps=EPISODE + 10, rollout_mode="carry", learning_rate=0.1, seed=0)
+    _, callback = model._setup_learn(10_000)
+    model.env.envs[1].t = 32  # the second env runs half an episode ahead: it finishes first, its next steps are carried
+    model._last_obs = np.array([[0.0], [32.0]], dtype=np.float32)
+    assert model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
+    buffer = model.rollout_buffer
+    first = int(np.argmax(~buffer.valid[: buffer.pos, 1]))  # the first of env 1's steps carried to the next rollout
+    carried = buffer.log_probs[first : buffer.pos].copy()
+    model.train()  # the policy changes
+    assert model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
+    assert buffer.n_rows_carried_in == len(carried)
+    np.testing.assert_array_equal(buffer.log_probs[: len(carried)], carried)
+
+
+def parameters_and_optimizer(model: REINFORCE) -> tuple[dict, dict]:
+    optimizer = model.policy.optimizer.state_dict()["state"]
+    return (
+        {name: value.clone() for name, value in model.policy.state_dict().items()},
+        {key: {name: value.clone() for name, value in entry.items()} for key, entry in optimizer.items()},
+    )
+
+
+def assert_unchanged(model: REINFORCE, before: tuple[dict, dict]) -> None:
+    parameters, optimizer = parameters_and_optimizer(model)
+    for name, value in parameters.items():
+        assert th.equal(value, before[0][name]), name
+    assert optimizer.keys() == before[1].keys()
+    for key, entry in optimizer.items():
+        for name, value in entry.items():
+            assert th.equal(value, before[1][key][name]), (key, name)
+
+
+@pytest.mark.parametrize(
+    "bad,message",
+    [
+        (("observation", 2 * EPISODE + 5), r"non-finite observation \(nan\) from env 1 at env step 266"),
+        (("reward", 2 * EPISODE + 5), r"non-finite reward \(inf\) from env 1 at step 4 of the rollout"),
+    ],
+)
+def test_non_finite_numbers_stop_before_any_change(bad, message):
+    """The first rollouts train; then env 1 returns a NaN observation or an infinite reward (at its 133rd step)."""
+    env = DummyVecEnv([EndRewardEnv, lambda: EndRewardEnv(bad=bad)])
+    model = REINFORCE("MlpPolicy", env, n_steps=EPISODE, seed=0)
+    model.learn(2 * EPISODE * 2)
+    assert model._n_updates == 2
+    before = parameters_and_optimizer(model)
+    with pytest.raises(ValueError, match=message + ": training stopped before the parameters changed"):
+        model.learn(EPISODE * 2, reset_num_timesteps=False)
+    assert_unchanged(model, before)
+    assert model._n_updates == 2
+
+
+def test_non_finite_return_and_loss():
+    """Finite rewards whose sum overflows, and returns whose squared error overflows the float32 value loss."""
+    env = DummyVecEnv([lambda: EndRewardEnv(reward=3e38, every_step=True)])  # the largest float32 is 3.4e38
+    model = REINFORCE("MlpPolicy", env, n_steps=EPISODE, gamma=1.0)
+    with pytest.raises(ValueError, match=r"non-finite return \(inf\) from env 0 at step 0 of the rollout"):
+        model.learn(EPISODE)
+    model = REINFORCE("MlpPolicy", DummyVecEnv([lambda: EndRewardEnv(reward=1e30)]), n_steps=EPISODE)
+    before = parameters_and_optimizer(model)
+    with pytest.raises(ValueError, match=r"non-finite loss \(inf\): training stopped before the parameters changed"):
+        model.learn(EPISODE)
+    assert_unchanged(model, before)
