@@ -198,7 +198,7 @@ def main() -> None:
     if not args.report_only:
         run_resumable(RESULTS, FIELDS, jobs, args.workers)
     rows = [row for row in load_rows(RESULTS) if row["config"] in {f"{args.env}/{name}" for name in names}]
-    print(f"{args.env}: budget {budget:,} env steps, evaluated every {eval_freq:,} (10 episodes, stochastic and deterministic)")
+    print(f"{args.env}: budget {budget:,} env steps, evaluated every {eval_freq:,} on 10 episodes (stochastic, deterministic)")
     print(table(rows, threshold))
 
 
