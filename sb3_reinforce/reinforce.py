@@ -13,7 +13,7 @@ from stable_baselines3.common.utils import explained_variance, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
-from sb3_reinforce.buffers import DictReinforceRolloutBuffer, EpisodeBufferMixin, ReinforceRolloutBuffer
+from sb3_reinforce.buffers import DictReinforceRolloutBuffer, EpisodeBufferMixin, ReinforceRolloutBuffer, episode_buffer_class
 
 SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
 
@@ -67,8 +67,12 @@ class REINFORCE(OnPolicyAlgorithm):
         instead of action noise exploration (default: False)
     :param sde_sample_freq: Sample a new noise matrix every n steps when using gSDE
         Default: -1 (only sample at the beginning of the rollout)
-    :param rollout_buffer_class: Rollout buffer class to use, a subclass of ``EpisodeBufferMixin``.
-        If ``None``, it will be automatically selected.
+    :param rollout_buffer_class: Rollout buffer class to use: a subclass of SB3's ``RolloutBuffer`` or
+        ``DictRolloutBuffer`` (to store extra data, as with A2C and PPO). REINFORCE fills a subclass of it with
+        ``EpisodeBufferMixin`` (the class itself if it already has the mixin), which grows the storage and computes the
+        Monte Carlo returns: the class's own ``reset``, ``add`` and ``_get_samples`` are called, its ``get`` and
+        ``compute_returns_and_advantage`` are replaced. ``save()`` stores the class given. If ``None``,
+        ``ReinforceRolloutBuffer`` (``DictReinforceRolloutBuffer`` for ``Dict`` observations).
     :param rollout_buffer_kwargs: Keyword arguments to pass to the rollout buffer on creation.
     :param stats_window_size: Window size for the rollout logging, specifying the number of episodes to average
         the reported success rate, mean episode length, and mean reward over
@@ -170,7 +174,10 @@ class REINFORCE(OnPolicyAlgorithm):
         if self.rollout_buffer_class is None:
             dict_obs = isinstance(self.observation_space, spaces.Dict)
             self.rollout_buffer_class = DictReinforceRolloutBuffer if dict_obs else ReinforceRolloutBuffer
+        buffer_class = self.rollout_buffer_class
+        self.rollout_buffer_class = episode_buffer_class(buffer_class)  # SB3 builds the buffer from it
         super()._setup_model()
+        self.rollout_buffer_class = buffer_class  # what save() stores: the class given, not one made on the fly
 
     def _setup_learn(
         self,
@@ -432,11 +439,11 @@ def _check_hyperparameters(
     if max_grad_norm is not None and (not _is_number(max_grad_norm) or max_grad_norm <= 0):
         raise ValueError(f"max_grad_norm must be None (no clipping) or a number > 0, got {max_grad_norm!r}")
     if rollout_buffer_class is not None and not (
-        isinstance(rollout_buffer_class, type) and issubclass(rollout_buffer_class, EpisodeBufferMixin)
+        isinstance(rollout_buffer_class, type) and issubclass(rollout_buffer_class, RolloutBuffer)
     ):
         raise ValueError(
-            f"rollout_buffer_class must subclass sb3_reinforce.buffers.EpisodeBufferMixin "
-            f"(e.g. ReinforceRolloutBuffer), got {rollout_buffer_class!r}"
+            "rollout_buffer_class must be None or a subclass of stable_baselines3's RolloutBuffer or DictRolloutBuffer "
+            f"(with sb3-contrib's maskable buffers for MaskableREINFORCE), got {rollout_buffer_class!r}"
         )
 
 
