@@ -47,6 +47,7 @@ class MaskableREINFORCE(REINFORCE):
         spaces.MultiDiscrete,
         spaces.MultiBinary,
     )
+    policy_base: ClassVar[type[BasePolicy]] = MaskableActorCriticPolicy
     use_masking = True  # set by learn()
 
     def _setup_model(self) -> None:

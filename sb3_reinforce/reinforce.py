@@ -2,8 +2,12 @@ import warnings
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
+import sb3_contrib
+import stable_baselines3
 import torch as th
 from gymnasium import spaces
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
@@ -33,6 +37,11 @@ class REINFORCE(OnPolicyAlgorithm):
     the rollout boundary.
 
     Paper: https://doi.org/10.1007/BF00992696 (Williams, 1992); Sutton & Barto (2018), chapter 13.
+
+    ``REINFORCE.load`` also takes files saved by A2C, PPO or TRPO (same ``ActorCriticPolicy``): the policy's weights and
+    optimizer and the hyperparameters the algorithms share (``gamma``, ``learning_rate``, ``n_steps``, ...) come from
+    the file, those only REINFORCE has (``baseline``, ``rollout_mode``, ...) take their defaults. A file of another
+    policy class (DQN, SAC, RecurrentPPO, MaskablePPO, ...) raises a ``ValueError`` naming its algorithm.
 
     :param policy: The policy model to use (MlpPolicy, CnnPolicy, ...)
     :param env: The environment to learn from (if registered in Gym, can be str)
@@ -97,6 +106,7 @@ class REINFORCE(OnPolicyAlgorithm):
         spaces.MultiDiscrete,
         spaces.MultiBinary,
     )
+    policy_base: ClassVar[type[BasePolicy]] = ActorCriticPolicy  # what every policy class must subclass
     rollout_buffer: ReinforceRolloutBuffer | DictReinforceRolloutBuffer
 
     def __init__(
@@ -137,6 +147,7 @@ class REINFORCE(OnPolicyAlgorithm):
             max_grad_norm=max_grad_norm,
             rollout_buffer_class=rollout_buffer_class,
         )
+        _check_policy_class(policy, type(self))  # also when load() reads a file saved by another algorithm
         super().__init__(
             policy,
             env,
@@ -453,3 +464,36 @@ def _is_number(value: Any) -> bool:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_policy_class(policy: str | type[BasePolicy], algorithm: type[REINFORCE]) -> None:
+    """
+    Raise a ``ValueError`` when ``policy`` (a class given to the constructor, or the one that ``load()`` read from a file)
+    does not subclass ``algorithm.policy_base`` or is recurrent (REINFORCE keeps no LSTM states). The message names the
+    algorithms whose policy it is: a saved file does not name the algorithm that saved it, its policy class tells.
+    Aliases such as ``"MlpPolicy"`` are left to SB3.
+    """
+    if isinstance(policy, str):
+        return
+    recurrent = isinstance(policy, type) and issubclass(policy, RecurrentActorCriticPolicy)
+    if isinstance(policy, type) and issubclass(policy, algorithm.policy_base) and not recurrent:
+        return
+    owners = " or ".join(_algorithms_with_policy(policy))
+    found = f" (the policy of {owners}: a file saved by {owners} holds it)" if owners else ""
+    needed = f"a subclass of {algorithm.policy_base.__name__}" + (" that is not recurrent" if recurrent else "")
+    raise ValueError(f"policy class {getattr(policy, '__name__', policy)}{found}: {algorithm.__name__} needs {needed}")
+
+
+def _algorithms_with_policy(policy: Any) -> list[str]:
+    """The SB3 and sb3-contrib algorithms that list ``policy`` (or its nearest base class) among their policies."""
+    algorithms = [
+        value
+        for package in (stable_baselines3, sb3_contrib)
+        for value in vars(package).values()
+        if isinstance(value, type) and issubclass(value, BaseAlgorithm)
+    ]
+    for base in getattr(policy, "__mro__", ()):
+        names = [algorithm.__name__ for algorithm in algorithms if base in algorithm.policy_aliases.values()]
+        if names:
+            return names
+    return []

@@ -1,15 +1,21 @@
-"""The rest of SB3 around REINFORCE: users' own rollout buffers."""
+"""The rest of SB3 around REINFORCE: users' own rollout buffers, and files saved by other algorithms."""
+
+import inspect
 
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch as th
 from gymnasium import spaces
+from sb3_contrib import TRPO, MaskablePPO, RecurrentPPO
 from sb3_contrib.common.envs import InvalidActionEnvDiscrete
 from sb3_contrib.common.maskable.buffers import MaskableRolloutBuffer
+from stable_baselines3 import A2C, DQN, PPO, SAC
 from stable_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import IdentityEnv
 from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.dqn.policies import DQNPolicy
 
 from sb3_reinforce import MaskableREINFORCE, REINFORCE
 from sb3_reinforce.buffers import (
@@ -142,3 +148,100 @@ def test_maskable_custom_buffer():
     for buffer_class in (RolloutBuffer, TaggedBuffer, ReinforceRolloutBuffer):
         with pytest.raises(ValueError, match=r"rollout_buffer_class.*MaskableRolloutBuffer.*" + buffer_class.__name__):
             MaskableREINFORCE("MlpPolicy", env, rollout_buffer_class=buffer_class)
+
+
+def cartpole(seed: int):
+    return make_vec_env("CartPole-v1", n_envs=2, seed=seed)
+
+
+def cartpole_observations() -> np.ndarray:
+    return np.random.default_rng(0).normal(0.0, 0.5, size=(32, 4)).astype(np.float32)
+
+
+def assert_same_policy(policy_a: th.nn.Module, policy_b: th.nn.Module) -> None:
+    params_a, params_b = policy_a.state_dict(), policy_b.state_dict()
+    assert params_a.keys() == params_b.keys()
+    assert all(th.equal(params_a[name], params_b[name]) for name in params_a)
+
+
+@pytest.mark.parametrize("algorithm", [A2C, PPO, TRPO])
+def test_load_actor_critic_file(tmp_path, algorithm):
+    """As A2C loads a PPO file: the policy, its optimizer and the shared hyperparameters from the file, REINFORCE's
+    defaults for the rest, and training goes on."""
+    other = algorithm("MlpPolicy", cartpole(0), n_steps=64, gamma=0.95, learning_rate=5e-4, seed=0)
+    other.learn(total_timesteps=128)
+    other.save(tmp_path / "model.zip")
+
+    model = REINFORCE.load(tmp_path / "model.zip", env=cartpole(1))
+    assert_same_policy(model.policy, other.policy)
+    observations = cartpole_observations()
+    np.testing.assert_array_equal(
+        model.predict(observations, deterministic=True)[0], other.predict(observations, deterministic=True)[0]
+    )
+    assert (model.gamma, model.n_steps, model.learning_rate) == (0.95, 64, 5e-4)
+    defaults = inspect.signature(REINFORCE).parameters
+    for name in ("baseline", "rollout_mode", "max_completion_steps"):
+        assert getattr(model, name) == defaults[name].default, name
+    assert type(model.rollout_buffer) is ReinforceRolloutBuffer
+
+    before = {name: param.detach().clone() for name, param in model.policy.named_parameters()}
+    n_updates = model._n_updates
+    model.learn(total_timesteps=300)
+    assert model.num_timesteps >= 300 and model._n_updates > n_updates
+    assert any(not th.equal(before[name], param) for name, param in model.policy.named_parameters())
+
+
+@pytest.mark.parametrize(
+    "make_model,policy_class,saved_by",
+    [
+        (lambda: DQN("MlpPolicy", "CartPole-v1", buffer_size=100), "DQNPolicy", "DQN"),
+        (lambda: SAC("MlpPolicy", "Pendulum-v1", buffer_size=100), "SACPolicy", "SAC"),
+        (lambda: RecurrentPPO("MlpLstmPolicy", "CartPole-v1", n_steps=8), "RecurrentActorCriticPolicy", "RecurrentPPO"),
+        (lambda: MaskablePPO("MlpPolicy", "CartPole-v1", n_steps=8, batch_size=8), "MaskableActorCriticPolicy", "MaskablePPO"),
+    ],
+)
+def test_load_file_of_another_policy_class(tmp_path, make_model, policy_class, saved_by):
+    """The file names no algorithm; its policy class does, and REINFORCE needs an ActorCriticPolicy."""
+    make_model().save(tmp_path / "model.zip")
+    needed = "ActorCriticPolicy that is not recurrent" if saved_by == "RecurrentPPO" else "ActorCriticPolicy$"
+    with pytest.raises(
+        ValueError, match=rf"policy class {policy_class} \(the policy of {saved_by}: .*REINFORCE needs .*{needed}"
+    ):
+        REINFORCE.load(tmp_path / "model.zip")
+
+
+def masked_env(seed: int):
+    return make_vec_env(lambda: InvalidActionEnvDiscrete(dim=10, ep_length=10, n_invalid_actions=6), n_envs=2, seed=seed)
+
+
+def test_maskable_load_maskable_ppo_file(tmp_path):
+    other = MaskablePPO("MlpPolicy", masked_env(0), n_steps=32, gamma=0.9, seed=0)
+    other.learn(total_timesteps=64)
+    other.save(tmp_path / "model.zip")
+
+    model = MaskableREINFORCE.load(tmp_path / "model.zip", env=masked_env(1))
+    assert_same_policy(model.policy, other.policy)
+    assert model.gamma == 0.9 and type(model.rollout_buffer) is MaskableReinforceRolloutBuffer
+    single = InvalidActionEnvDiscrete(dim=10, ep_length=10, n_invalid_actions=6)
+    obs, _ = single.reset(seed=0)
+    masks = np.asarray(single.action_masks())
+    action = model.predict(obs, action_masks=masks, deterministic=True)[0]
+    assert action == other.predict(obs, action_masks=masks, deterministic=True)[0]
+    n_updates = model._n_updates
+    model.learn(total_timesteps=200)
+    assert model.num_timesteps >= 200 and model._n_updates > n_updates
+
+
+@pytest.mark.parametrize("algorithm,kwargs", [(PPO, dict(batch_size=8)), (A2C, {})])
+def test_maskable_load_unmasked_file(tmp_path, algorithm, kwargs):
+    algorithm("MlpPolicy", "CartPole-v1", n_steps=8, **kwargs).save(tmp_path / "model.zip")
+    with pytest.raises(ValueError, match=r"ActorCriticPolicy \(the policy of A2C or PPO or TRPO.*MaskableActorCriticPolicy"):
+        MaskableREINFORCE.load(tmp_path / "model.zip")
+
+
+def test_policy_class_checked_at_construction():
+    """The same check when the class is given directly."""
+    with pytest.raises(ValueError, match=r"policy class DQNPolicy .*DQN"):
+        REINFORCE(DQNPolicy, "CartPole-v1")
+    with pytest.raises(ValueError, match=r"policy class ActorCriticPolicy .*MaskableREINFORCE"):
+        MaskableREINFORCE(PPO.policy_aliases["MlpPolicy"], "CartPole-v1")
