@@ -49,7 +49,8 @@ class REINFORCE(OnPolicyAlgorithm):
         of the current progress remaining (from 1 to 0)
     :param n_steps: The minimum number of steps to run for each environment per update. With
         ``rollout_mode="carry"`` or ``"discard"`` the rollout then goes on until every env's episode in
-        progress has ended; with ``"bootstrap"`` it stops at exactly ``n_steps``.
+        progress has ended; with ``"bootstrap"`` it stops at exactly ``n_steps``. So ``learn()`` can run past its
+        ``total_timesteps`` by up to a rollout's length (see ``learn``).
     :param gamma: Discount factor, in [0, 1]
     :param baseline: What is subtracted from the return to form the weight ``w_t`` of ``log pi(a_t | s_t)``:
         ``"none"`` (plain REINFORCE), ``"mean"`` (the mean return of the batch) or ``"value"`` (a state-value
@@ -390,7 +391,24 @@ class REINFORCE(OnPolicyAlgorithm):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfREINFORCE:
-        return super().learn(
+        """
+        Return a trained model.
+
+        As in SB3, training stops after the first rollout that reaches ``total_timesteps``. A rollout takes ``n_steps``
+        steps per env and then (unless ``rollout_mode="bootstrap"``) runs on until every env's episode in progress has
+        ended, so that no return is cut short: ``num_timesteps`` can end past ``total_timesteps`` by up to a rollout's
+        length. Each rollout's length (steps per env) is logged as ``rollout/length``, and with ``verbose >= 1`` the
+        logger says how many steps ``learn()`` ran past ``total_timesteps``.
+
+        :param total_timesteps: The total number of samples (env steps) to train on, a lower bound (see above)
+        :param callback: callback(s) called at every step with state of the algorithm.
+        :param log_interval: The number of rollouts (training iterations) between logs
+        :param tb_log_name: the name of the run for TensorBoard logging
+        :param reset_num_timesteps: whether or not to reset the current timestep number (used in logging)
+        :param progress_bar: Display a progress bar using tqdm and rich.
+        :return: the trained model
+        """
+        super().learn(
             total_timesteps=total_timesteps,
             callback=callback,
             log_interval=log_interval,
@@ -398,6 +416,14 @@ class REINFORCE(OnPolicyAlgorithm):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
+        overshoot = self.num_timesteps - self._total_timesteps
+        if overshoot > 0 and self.verbose >= 1:
+            completion = "" if self.rollout_mode == "bootstrap" else ", then to the end of each env's episode"
+            self.logger.info(
+                f"learn() ran {overshoot} steps past total_timesteps (num_timesteps={self.num_timesteps}) to finish "
+                f"its last rollout (n_steps per env{completion})"
+            )
+        return self
 
 
 def _select(observations: Any, mask: np.ndarray) -> Any:
