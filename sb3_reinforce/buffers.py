@@ -178,3 +178,32 @@ class MaskableReinforceRolloutBuffer(EpisodeBufferMixin, MaskableRolloutBuffer):
 
 class MaskableDictReinforceRolloutBuffer(EpisodeBufferMixin, MaskableDictRolloutBuffer):
     """sb3-contrib's ``MaskableDictRolloutBuffer`` that completes episodes."""
+
+
+# SB3's and sb3-contrib's own buffers map to the classes above; the others get a subclass made once, on first use
+_EPISODE_BUFFER_CLASSES: dict[type[RolloutBuffer], type[EpisodeBufferMixin]] = {
+    RolloutBuffer: ReinforceRolloutBuffer,
+    DictRolloutBuffer: DictReinforceRolloutBuffer,
+    MaskableRolloutBuffer: MaskableReinforceRolloutBuffer,
+    MaskableDictRolloutBuffer: MaskableDictReinforceRolloutBuffer,
+}
+
+
+def episode_buffer_class(buffer_class: type[RolloutBuffer]) -> type[EpisodeBufferMixin]:
+    """
+    The class of the buffer REINFORCE fills, made from a subclass of SB3's ``RolloutBuffer`` (or ``DictRolloutBuffer``,
+    or sb3-contrib's maskable buffers): ``buffer_class`` itself if it already subclasses ``EpisodeBufferMixin``, else
+    ``Episode<name>(EpisodeBufferMixin, buffer_class)``, made once per class. In the latter the mixin comes first, so
+    ``buffer_class``'s own ``reset``, ``add`` and ``_get_samples`` are still called (through ``super()``).
+
+    :param buffer_class: A rollout buffer class
+    :return: The same class, or its subclass with the mixin
+    """
+    if issubclass(buffer_class, EpisodeBufferMixin):
+        return buffer_class
+    if buffer_class not in _EPISODE_BUFFER_CLASSES:
+        name = f"Episode{buffer_class.__name__}"
+        doc = f"``{buffer_class.__name__}`` that completes episodes and stores their Monte Carlo returns."
+        namespace = {"__doc__": doc, "__module__": __name__}
+        _EPISODE_BUFFER_CLASSES[buffer_class] = type(name, (EpisodeBufferMixin, buffer_class), namespace)
+    return _EPISODE_BUFFER_CLASSES[buffer_class]

@@ -3,6 +3,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from sb3_contrib.common.maskable.buffers import MaskableDictRolloutBuffer, MaskableRolloutBuffer
 from sb3_contrib.common.maskable.policies import (
     MaskableActorCriticCnnPolicy,
     MaskableActorCriticPolicy,
@@ -13,7 +14,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_reinforce.buffers import MaskableDictReinforceRolloutBuffer, MaskableReinforceRolloutBuffer
+from sb3_reinforce.buffers import MaskableDictReinforceRolloutBuffer, MaskableReinforceRolloutBuffer, episode_buffer_class
 from sb3_reinforce.reinforce import REINFORCE
 
 SelfMaskableREINFORCE = TypeVar("SelfMaskableREINFORCE", bound="MaskableREINFORCE")
@@ -30,7 +31,10 @@ class MaskableREINFORCE(REINFORCE):
     ``predict(obs, action_masks=...)`` behave as in ``MaskablePPO``. Supports ``Discrete``, ``MultiDiscrete`` and
     ``MultiBinary`` actions.
 
-    The parameters are those of :class:`sb3_reinforce.REINFORCE`.
+    The parameters are those of :class:`sb3_reinforce.REINFORCE`, except that ``rollout_buffer_class`` must subclass
+    sb3-contrib's ``MaskableRolloutBuffer`` or ``MaskableDictRolloutBuffer``, which store the masks, as ``MaskablePPO``
+    asks (even when ``learn(..., use_masking=False)``: the masks are then all True). ``MaskableREINFORCE.load`` takes
+    ``MaskablePPO`` files, as ``REINFORCE.load`` takes ``PPO`` files.
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
@@ -43,6 +47,7 @@ class MaskableREINFORCE(REINFORCE):
         spaces.MultiDiscrete,
         spaces.MultiBinary,
     )
+    policy_base: ClassVar[type[BasePolicy]] = MaskableActorCriticPolicy
     use_masking = True  # set by learn()
 
     def _setup_model(self) -> None:
@@ -52,7 +57,8 @@ class MaskableREINFORCE(REINFORCE):
         if self.rollout_buffer_class is None:
             dict_obs = isinstance(self.observation_space, spaces.Dict)
             self.rollout_buffer_class = MaskableDictReinforceRolloutBuffer if dict_obs else MaskableReinforceRolloutBuffer
-        self.rollout_buffer = self.rollout_buffer_class(
+        _check_stores_masks(self.rollout_buffer_class)
+        self.rollout_buffer = episode_buffer_class(self.rollout_buffer_class)(
             self.n_steps,
             self.observation_space,  # type: ignore[arg-type]
             self.action_space,
@@ -63,9 +69,7 @@ class MaskableREINFORCE(REINFORCE):
             **self.rollout_buffer_kwargs,
         )
         self.policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs)
-        self.policy = self.policy.to(self.device)
-        if not isinstance(self.policy, MaskableActorCriticPolicy):
-            raise ValueError(f"policy must subclass sb3-contrib's MaskableActorCriticPolicy, got {type(self.policy).__name__}")
+        self.policy = self.policy.to(self.device)  # a MaskableActorCriticPolicy: __init__ checked policy_base
         self._setup_value_fit()
 
     def _sample_actions(self, obs_tensor: Any, env: VecEnv) -> tuple[th.Tensor, dict[str, Any]]:
@@ -140,3 +144,12 @@ def _check_masks(action_masks: np.ndarray, action_space: spaces.Space) -> None:
                 f"the action mask of env {int(np.flatnonzero(empty)[0])} allows no action{which}: "
                 "every state needs at least one valid action"
             )
+
+
+def _check_stores_masks(buffer_class: type) -> None:
+    """Raise a ``ValueError`` unless ``buffer_class`` is one of sb3-contrib's maskable rollout buffers (or a subclass)."""
+    if not issubclass(buffer_class, (MaskableRolloutBuffer, MaskableDictRolloutBuffer)):
+        raise ValueError(
+            "rollout_buffer_class must subclass sb3-contrib's MaskableRolloutBuffer or MaskableDictRolloutBuffer "
+            f"for MaskableREINFORCE (they store the action masks), got {buffer_class.__name__}"
+        )

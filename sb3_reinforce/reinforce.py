@@ -2,8 +2,12 @@ import warnings
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
+import sb3_contrib
+import stable_baselines3
 import torch as th
 from gymnasium import spaces
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
@@ -15,7 +19,7 @@ from stable_baselines3.common.utils import FloatSchedule, explained_variance, ob
 from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
-from sb3_reinforce.buffers import DictReinforceRolloutBuffer, EpisodeBufferMixin, ReinforceRolloutBuffer
+from sb3_reinforce.buffers import DictReinforceRolloutBuffer, EpisodeBufferMixin, ReinforceRolloutBuffer, episode_buffer_class
 
 SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
 
@@ -38,13 +42,19 @@ class REINFORCE(OnPolicyAlgorithm):
 
     Paper: https://doi.org/10.1007/BF00992696 (Williams, 1992); Sutton & Barto (2018), chapter 13.
 
+    ``REINFORCE.load`` also takes files saved by A2C, PPO or TRPO (same ``ActorCriticPolicy``): the policy's weights and
+    optimizer and the hyperparameters the algorithms share (``gamma``, ``learning_rate``, ``n_steps``, ...) come from
+    the file, those only REINFORCE has (``baseline``, ``rollout_mode``, ...) take their defaults. A file of another
+    policy class (DQN, SAC, RecurrentPPO, MaskablePPO, ...) raises a ``ValueError`` naming its algorithm.
+
     :param policy: The policy model to use (MlpPolicy, CnnPolicy, ...)
     :param env: The environment to learn from (if registered in Gym, can be str)
     :param learning_rate: The learning rate (Adam), it can be a function
         of the current progress remaining (from 1 to 0)
     :param n_steps: The minimum number of steps to run for each environment per update. With
         ``rollout_mode="carry"`` or ``"discard"`` the rollout then goes on until every env's episode in
-        progress has ended; with ``"bootstrap"`` it stops at exactly ``n_steps``.
+        progress has ended; with ``"bootstrap"`` it stops at exactly ``n_steps``. So ``learn()`` can run past its
+        ``total_timesteps`` by up to a rollout's length (see ``learn``).
     :param gamma: Discount factor, in [0, 1]
     :param baseline: What is subtracted from the return to form the weight ``w_t`` of ``log pi(a_t | s_t)``:
         ``"none"`` (plain REINFORCE), ``"mean"`` (the mean return of the batch) or ``"value"`` (a state-value
@@ -83,8 +93,12 @@ class REINFORCE(OnPolicyAlgorithm):
         instead of action noise exploration (default: False)
     :param sde_sample_freq: Sample a new noise matrix every n steps when using gSDE
         Default: -1 (only sample at the beginning of the rollout)
-    :param rollout_buffer_class: Rollout buffer class to use, a subclass of ``EpisodeBufferMixin``.
-        If ``None``, it will be automatically selected.
+    :param rollout_buffer_class: Rollout buffer class to use: a subclass of SB3's ``RolloutBuffer`` or
+        ``DictRolloutBuffer`` (to store extra data, as with A2C and PPO). REINFORCE fills a subclass of it with
+        ``EpisodeBufferMixin`` (the class itself if it already has the mixin), which grows the storage and computes the
+        Monte Carlo returns: the class's own ``reset``, ``add`` and ``_get_samples`` are called, its ``get`` and
+        ``compute_returns_and_advantage`` are replaced. ``save()`` stores the class given. If ``None``,
+        ``ReinforceRolloutBuffer`` (``DictReinforceRolloutBuffer`` for ``Dict`` observations).
     :param rollout_buffer_kwargs: Keyword arguments to pass to the rollout buffer on creation.
     :param stats_window_size: Window size for the rollout logging, specifying the number of episodes to average
         the reported success rate, mean episode length, and mean reward over
@@ -109,6 +123,7 @@ class REINFORCE(OnPolicyAlgorithm):
         spaces.MultiDiscrete,
         spaces.MultiBinary,
     )
+    policy_base: ClassVar[type[BasePolicy]] = ActorCriticPolicy  # what every policy class must subclass
     rollout_buffer: ReinforceRolloutBuffer | DictReinforceRolloutBuffer
 
     def __init__(
@@ -157,6 +172,7 @@ class REINFORCE(OnPolicyAlgorithm):
             target_kl=target_kl,
             rollout_buffer_class=rollout_buffer_class,
         )
+        _check_policy_class(policy, type(self))  # also when load() reads a file saved by another algorithm
         super().__init__(
             policy,
             env,
@@ -198,7 +214,10 @@ class REINFORCE(OnPolicyAlgorithm):
         if self.rollout_buffer_class is None:
             dict_obs = isinstance(self.observation_space, spaces.Dict)
             self.rollout_buffer_class = DictReinforceRolloutBuffer if dict_obs else ReinforceRolloutBuffer
+        buffer_class = self.rollout_buffer_class
+        self.rollout_buffer_class = episode_buffer_class(buffer_class)  # SB3 builds the buffer from it
         super()._setup_model()
+        self.rollout_buffer_class = buffer_class  # what save() stores: the class given, not one made on the fly
         self._setup_value_fit()
 
     def _setup_value_fit(self) -> None:
@@ -533,7 +552,24 @@ class REINFORCE(OnPolicyAlgorithm):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfREINFORCE:
-        return super().learn(
+        """
+        Return a trained model.
+
+        As in SB3, training stops after the first rollout that reaches ``total_timesteps``. A rollout takes ``n_steps``
+        steps per env and then (unless ``rollout_mode="bootstrap"``) runs on until every env's episode in progress has
+        ended, so that no return is cut short: ``num_timesteps`` can end past ``total_timesteps`` by up to a rollout's
+        length. Each rollout's length (steps per env) is logged as ``rollout/length``, and with ``verbose >= 1`` the
+        logger says how many steps ``learn()`` ran past ``total_timesteps``.
+
+        :param total_timesteps: The total number of samples (env steps) to train on, a lower bound (see above)
+        :param callback: callback(s) called at every step with state of the algorithm.
+        :param log_interval: The number of rollouts (training iterations) between logs
+        :param tb_log_name: the name of the run for TensorBoard logging
+        :param reset_num_timesteps: whether or not to reset the current timestep number (used in logging)
+        :param progress_bar: Display a progress bar using tqdm and rich.
+        :return: the trained model
+        """
+        super().learn(
             total_timesteps=total_timesteps,
             callback=callback,
             log_interval=log_interval,
@@ -541,6 +577,14 @@ class REINFORCE(OnPolicyAlgorithm):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
+        overshoot = self.num_timesteps - self._total_timesteps
+        if overshoot > 0 and self.verbose >= 1:
+            completion = "" if self.rollout_mode == "bootstrap" else ", then to the end of each env's episode"
+            self.logger.info(
+                f"learn() ran {overshoot} steps past total_timesteps (num_timesteps={self.num_timesteps}) to finish "
+                f"its last rollout (n_steps per env{completion})"
+            )
+        return self
 
 
 def _select(observations: Any, mask: Any) -> Any:
@@ -614,11 +658,11 @@ def _check_hyperparameters(
     if target_kl is not None and (not _is_number(target_kl) or target_kl <= 0):
         raise ValueError(f"target_kl must be None (no step-size safeguard) or a number > 0, got {target_kl!r}")
     if rollout_buffer_class is not None and not (
-        isinstance(rollout_buffer_class, type) and issubclass(rollout_buffer_class, EpisodeBufferMixin)
+        isinstance(rollout_buffer_class, type) and issubclass(rollout_buffer_class, RolloutBuffer)
     ):
         raise ValueError(
-            f"rollout_buffer_class must subclass sb3_reinforce.buffers.EpisodeBufferMixin "
-            f"(e.g. ReinforceRolloutBuffer), got {rollout_buffer_class!r}"
+            "rollout_buffer_class must be None or a subclass of stable_baselines3's RolloutBuffer or DictRolloutBuffer "
+            f"(with sb3-contrib's maskable buffers for MaskableREINFORCE), got {rollout_buffer_class!r}"
         )
 
 
@@ -633,3 +677,36 @@ def _is_number(value: Any) -> bool:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_policy_class(policy: str | type[BasePolicy], algorithm: type[REINFORCE]) -> None:
+    """
+    Raise a ``ValueError`` when ``policy`` (a class given to the constructor, or the one that ``load()`` read from a file)
+    does not subclass ``algorithm.policy_base`` or is recurrent (REINFORCE keeps no LSTM states). The message names the
+    algorithms whose policy it is: a saved file does not name the algorithm that saved it, its policy class tells.
+    Aliases such as ``"MlpPolicy"`` are left to SB3.
+    """
+    if isinstance(policy, str):
+        return
+    recurrent = isinstance(policy, type) and issubclass(policy, RecurrentActorCriticPolicy)
+    if isinstance(policy, type) and issubclass(policy, algorithm.policy_base) and not recurrent:
+        return
+    owners = " or ".join(_algorithms_with_policy(policy))
+    found = f" (the policy of {owners}: a file saved by {owners} holds it)" if owners else ""
+    needed = f"a subclass of {algorithm.policy_base.__name__}" + (" that is not recurrent" if recurrent else "")
+    raise ValueError(f"policy class {getattr(policy, '__name__', policy)}{found}: {algorithm.__name__} needs {needed}")
+
+
+def _algorithms_with_policy(policy: Any) -> list[str]:
+    """The SB3 and sb3-contrib algorithms that list ``policy`` (or its nearest base class) among their policies."""
+    algorithms = [
+        value
+        for package in (stable_baselines3, sb3_contrib)
+        for value in vars(package).values()
+        if isinstance(value, type) and issubclass(value, BaseAlgorithm)
+    ]
+    for base in getattr(policy, "__mro__", ()):
+        names = [algorithm.__name__ for algorithm in algorithms if base in algorithm.policy_aliases.values()]
+        if names:
+            return names
+    return []

@@ -2,7 +2,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium import spaces
-from stable_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
+from stable_baselines3.common.buffers import ReplayBuffer, RolloutBuffer
 from stable_baselines3.common.envs import IdentityEnv
 
 from sb3_reinforce import REINFORCE
@@ -32,8 +32,10 @@ from sb3_reinforce.buffers import ReinforceRolloutBuffer
         ("max_completion_steps", 0),
         ("max_completion_steps", -5),
         ("max_completion_steps", 10.5),
-        ("rollout_buffer_class", RolloutBuffer),
-        ("rollout_buffer_class", DictRolloutBuffer),
+        ("rollout_buffer_class", ReplayBuffer),
+        ("rollout_buffer_class", dict),
+        ("rollout_buffer_class", "RolloutBuffer"),
+        ("rollout_buffer_class", RolloutBuffer(8, spaces.Discrete(2), spaces.Discrete(2))),
     ],
 )
 def test_bad_hyperparameter(name, value):

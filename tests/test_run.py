@@ -1,5 +1,6 @@
 import csv
 import itertools
+import re
 import warnings
 
 import gymnasium as gym
@@ -461,3 +462,20 @@ def test_evaluate_policy():
     mean_reward, std_reward = evaluate_policy(model, eval_env, n_eval_episodes=3)
     assert 0 <= mean_reward <= EP_LENGTH
     assert std_reward >= 0
+
+
+@pytest.mark.parametrize("rollout_mode,rollout_length", [("discard", 50), ("bootstrap", 8)])
+def test_overshoot_logged(capsys, rollout_mode, rollout_length):
+    """No 50-step episode ends within the budget of 10 steps: the rollout runs on to their end, and says so."""
+    env = make_vec_env(IdentityEnv, n_envs=2, env_kwargs=dict(dim=2, ep_length=50), seed=0)
+    model = REINFORCE("MlpPolicy", env, n_steps=8, rollout_mode=rollout_mode, verbose=1, seed=0)
+    for reset_num_timesteps in (True, False):
+        num_timesteps = model.num_timesteps
+        model.learn(total_timesteps=10, reset_num_timesteps=reset_num_timesteps)
+        assert model.num_timesteps - num_timesteps == 2 * rollout_length
+        logged = re.findall(r"learn\(\) ran (\d+) steps past total_timesteps \(num_timesteps=(\d+)\)", capsys.readouterr().out)
+        assert logged == [(str(2 * rollout_length - 10), str(model.num_timesteps))]
+
+    model = REINFORCE("MlpPolicy", env, n_steps=8, seed=0)  # verbose=0: nothing printed
+    model.learn(total_timesteps=10)
+    assert model.num_timesteps == 100 and capsys.readouterr().out == ""
