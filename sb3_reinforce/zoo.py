@@ -8,17 +8,30 @@ RL Baselines3 Zoo launcher: rl_zoo3's own commands, flags and files, with ``rein
         --storage logs/study.log --study-name reinforce-cartpole      # run it in several processes to share the study
     sb3-reinforce-zoo record_video | plot_train | plot_from_file | all_plots ...
 
-``train`` reads the project's ``zoo_configs/<algo>.yml`` unless ``--conf-file`` says otherwise. Needs the ``zoo``
-extra: ``pip install -e '.[zoo]'``.
+``train`` reads the project's ``zoo_configs/<algo>.yml`` (shipped in the package) unless ``--conf-file`` says
+otherwise. Needs the ``zoo`` extra: ``pip install 'sb3-reinforce[zoo]'``.
 """
 
+import importlib.resources
 import os
 import runpy
 import sys
 from typing import Any
 
-# The project's hyperparameter files (found in a clone or an editable install): the default --conf-file of `train`
-ZOO_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "zoo_configs")
+
+def _zoo_configs_dir() -> str:
+    """
+    The project's tuned hyperparameter files: ``sb3_reinforce/zoo_configs`` in a wheel install (the package data built
+    from the top-level ``zoo_configs/``), else that top-level folder itself (a clone or an editable install).
+    """
+    packaged = importlib.resources.files("sb3_reinforce") / "zoo_configs"
+    if packaged.is_dir():
+        return str(packaged)
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "zoo_configs")
+
+
+# The default --conf-file of `train` is ZOO_CONFIGS/<algo>.yml
+ZOO_CONFIGS = _zoo_configs_dir()
 
 # rl_zoo3 names its commands' modules; each is run as its own ``python -m`` would
 COMMANDS = {
@@ -97,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _default_conf_file(argv: list[str]) -> list[str]:
-    """``--conf-file zoo_configs/<algo>.yml`` for ``train`` with one of our algorithms, unless one is given."""
+    """``--conf-file ZOO_CONFIGS/<algo>.yml`` for ``train`` with one of our algorithms, unless one is given."""
     if argv[0] != "train" or "--conf-file" in argv or "-conf" in argv or "--algo" not in argv:
         return []
     path = os.path.join(ZOO_CONFIGS, f"{argv[argv.index('--algo') + 1]}.yml")

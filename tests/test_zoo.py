@@ -56,6 +56,14 @@ def test_reinforce_mask_registered(tmp_path):
     assert (tmp_path / "logs" / "reinforce_mask" / "InvalidActionDiscrete-v0_1" / "InvalidActionDiscrete-v0.zip").exists()
 
 
+def test_default_conf_file_from_another_directory(tmp_path):
+    """``train --algo reinforce`` without --conf-file reads the project's configs wherever it is started."""
+    probe = "from sb3_reinforce.zoo import _default_conf_file; print(*_default_conf_file(['train', '--algo', 'reinforce']))"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    flag, path = result.stdout.split()
+    assert flag == "--conf-file" and os.path.samefile(path, os.path.join(ROOT, "zoo_configs", "reinforce.yml"))
+
+
 def test_unknown_command():
     result = subprocess.run([sys.executable, "-m", "sb3_reinforce.zoo", "fly"], capture_output=True, text=True)
     assert result.returncode != 0 and "usage" in result.stderr
