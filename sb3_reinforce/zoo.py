@@ -100,6 +100,11 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in COMMANDS:
         raise SystemExit(f"usage: python -m sb3_reinforce.zoo {{{','.join(COMMANDS)}}} [rl_zoo3 flags]\n{__doc__}")
+    conf_file = _given_conf_file(argv)
+    if conf_file is not None and conf_file.endswith((".yml", ".yaml", ".py")) and not os.path.isfile(conf_file):
+        # one line, as argparse reports a bad argument, instead of rl_zoo3's FileNotFoundError traceback
+        print(f"python -m sb3_reinforce.zoo {argv[0]}: error: --conf-file {conf_file}: no such file", file=sys.stderr)
+        raise SystemExit(2)
     try:
         register()
     except ImportError as error:
@@ -109,9 +114,21 @@ def main(argv: list[str] | None = None) -> None:
     runpy.run_module(COMMANDS[argv[0]], run_name="__main__", alter_sys=True)
 
 
+def _given_conf_file(argv: list[str]) -> str | None:
+    """The ``--conf-file`` (or ``-conf``) of a ``train`` command line, written ``--conf-file X`` or ``--conf-file=X``."""
+    if argv[0] != "train":
+        return None
+    for arg, value in zip(argv, [*argv[1:], None], strict=True):
+        if arg in ("--conf-file", "-conf"):
+            return value
+        if arg.startswith(("--conf-file=", "-conf=")):
+            return arg.split("=", 1)[1]
+    return None
+
+
 def _default_conf_file(argv: list[str]) -> list[str]:
     """``--conf-file ZOO_CONFIGS/<algo>.yml`` for ``train`` with one of our algorithms, unless one is given."""
-    if argv[0] != "train" or "--conf-file" in argv or "-conf" in argv or "--algo" not in argv:
+    if argv[0] != "train" or _given_conf_file(argv) is not None or "--algo" not in argv:
         return []
     path = os.path.join(ZOO_CONFIGS, f"{argv[argv.index('--algo') + 1]}.yml")
     return ["--conf-file", path] if os.path.exists(path) else []
