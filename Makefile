@@ -5,7 +5,7 @@ PYTHON ?= python3
 TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 
-.PHONY: install train test lint
+.PHONY: install train test lint wheel-check
 
 install: $(VENV)/.installed
 
@@ -25,3 +25,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# the wheel as a user installs it: built, installed with the zoo extra in a fresh venv, train and enjoy run elsewhere
+wheel-check: install
+	BUILD_PY=$(abspath $(PY)) PYTHON=$(PYTHON) TORCH="$(TORCH)" bash .ci/wheel_check
