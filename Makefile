@@ -1,5 +1,6 @@
 # The two set-up commands of the README: `make train` (the main job) and `make test`.
-# Each builds the virtual environment on first use: CPU torch first, then the package with its extras (tests, zoo, examples).
+# Each builds the virtual environment on first use: CPU torch first, then the package with its extras (tests, zoo,
+# examples, postgres).
 VENV ?= .venv
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
@@ -13,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[tests,zoo,examples]"
+	$(PY) -m pip install --quiet -e ".[tests,zoo,examples,postgres]"
 	touch $@
 
 train: install
