@@ -87,7 +87,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-episodes", type=int, default=20, help="episodes of the final evaluation (default: 20)")
     parser.add_argument("--save-path", help="where to save the model (default: logs/reinforce_<env>.zip)")
     parser.add_argument("--no-progress-bar", action="store_true")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.conf_file is not None and not os.path.isfile(args.conf_file):
+        parser.exit(2, f"{parser.prog}: error: --conf-file {args.conf_file}: no such file\n")  # one line, no traceback
+    return args
 
 
 def main(argv: list[str] | None = None) -> float:

@@ -6,19 +6,35 @@ RL Baselines3 Zoo launcher: rl_zoo3's own commands, flags and files, with ``rein
     python -m sb3_reinforce.zoo enjoy --algo reinforce --env CartPole-v1 -f logs/ --no-render
     python -m sb3_reinforce.zoo train --algo reinforce --env CartPole-v1 -optimize --n-trials 50 \\
         --storage logs/study.log --study-name reinforce-cartpole      # run it in several processes to share the study
+        # across machines: --storage postgresql+psycopg://user:password@host/optuna (the postgres extra)
     sb3-reinforce-zoo record_video | plot_train | plot_from_file | all_plots ...
 
-``train`` reads the project's ``zoo_configs/<algo>.yml`` unless ``--conf-file`` says otherwise. Needs the ``zoo``
-extra: ``pip install -e '.[zoo]'``.
+``train`` reads the project's ``zoo_configs/<algo>.yml`` (shipped in the package) unless ``--conf-file`` says
+otherwise. Needs the ``zoo`` extra: ``pip install 'sb3-reinforce[zoo]'``.
 """
 
+import importlib.resources
 import os
 import runpy
+import socket
 import sys
+import time
 from typing import Any
 
-# The project's hyperparameter files (found in a clone or an editable install): the default --conf-file of `train`
-ZOO_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "zoo_configs")
+
+def _zoo_configs_dir() -> str:
+    """
+    The project's tuned hyperparameter files: ``sb3_reinforce/zoo_configs`` in a wheel install (the package data built
+    from the top-level ``zoo_configs/``), else that top-level folder itself (a clone or an editable install).
+    """
+    packaged = importlib.resources.files("sb3_reinforce") / "zoo_configs"
+    if packaged.is_dir():
+        return str(packaged)
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "zoo_configs")
+
+
+# The default --conf-file of `train` is ZOO_CONFIGS/<algo>.yml
+ZOO_CONFIGS = _zoo_configs_dir()
 
 # rl_zoo3 names its commands' modules; each is run as its own ``python -m`` would
 COMMANDS = {
@@ -45,6 +61,7 @@ def sample_reinforce_params(trial: Any, n_actions: int, n_envs: int, additional_
         "activation_fn": trial.suggest_categorical("activation_fn", ["tanh", "relu"]),
     }
     trial.set_user_attr("gamma", 1 - params["one_minus_gamma"])
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")  # which of the processes sharing the study
     return convert_reinforce_params(params)
 
 
@@ -87,18 +104,59 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in COMMANDS:
         raise SystemExit(f"usage: python -m sb3_reinforce.zoo {{{','.join(COMMANDS)}}} [rl_zoo3 flags]\n{__doc__}")
+    conf_file = _option(argv, "--conf-file", "-conf")
+    if conf_file is not None and conf_file.endswith((".yml", ".yaml", ".py")) and not os.path.isfile(conf_file):
+        # one line, as argparse reports a bad argument, instead of rl_zoo3's FileNotFoundError traceback
+        print(f"python -m sb3_reinforce.zoo {argv[0]}: error: --conf-file {conf_file}: no such file", file=sys.stderr)
+        raise SystemExit(2)
     try:
         register()
     except ImportError as error:
         raise SystemExit(f"the zoo launcher needs rl_zoo3: pip install 'sb3-reinforce[zoo]' ({error})") from error
+    storage = _option(argv, "--storage")
+    if storage is not None and "://" in storage:  # a database URL (rl_zoo3 opens a *.log path as a journal file)
+        create_study_tables(storage)
     argv = [*argv, *_default_conf_file(argv)]
     sys.argv = [f"sb3_reinforce.zoo {argv[0]}", *argv[1:]]
     runpy.run_module(COMMANDS[argv[0]], run_name="__main__", alter_sys=True)
 
 
+def create_study_tables(url: str, attempts: int = 3) -> None:
+    """
+    Create Optuna's tables in the database at ``url`` unless they exist, before rl_zoo3 opens it. Workers started at
+    once on a new database race to create them and all but one fail (PostgreSQL: a duplicate key on the type
+    ``studydirection``); here a loser waits and tries again, and finds the tables made.
+    """
+    import optuna
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(attempts):
+        try:
+            optuna.storages.RDBStorage(url)
+            return
+        except ImportError as error:
+            raise SystemExit(f"--storage: {error} (PostgreSQL: pip install 'sb3-reinforce[postgres]')") from error
+        except (IntegrityError, ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(1.0)
+
+
+def _option(argv: list[str], *names: str) -> str | None:
+    """The value of a ``train`` option (any of ``names``) written ``NAME X`` or ``NAME=X``; ``None`` when not given."""
+    if argv[0] != "train":
+        return None
+    for arg, value in zip(argv, [*argv[1:], None], strict=True):
+        if arg in names:
+            return value
+        if arg.startswith(tuple(f"{name}=" for name in names)):
+            return arg.split("=", 1)[1]
+    return None
+
+
 def _default_conf_file(argv: list[str]) -> list[str]:
-    """``--conf-file zoo_configs/<algo>.yml`` for ``train`` with one of our algorithms, unless one is given."""
-    if argv[0] != "train" or "--conf-file" in argv or "-conf" in argv or "--algo" not in argv:
+    """``--conf-file ZOO_CONFIGS/<algo>.yml`` for ``train`` with one of our algorithms, unless one is given."""
+    if argv[0] != "train" or _option(argv, "--conf-file", "-conf") is not None or "--algo" not in argv:
         return []
     path = os.path.join(ZOO_CONFIGS, f"{argv[argv.index('--algo') + 1]}.yml")
     return ["--conf-file", path] if os.path.exists(path) else []

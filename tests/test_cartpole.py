@@ -1,6 +1,8 @@
 """The shipped zoo config learns CartPole-v1, and the main job (python -m sb3_reinforce) runs end to end."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -12,7 +14,8 @@ from stable_baselines3.common.vec_env import VecNormalize
 from sb3_reinforce import REINFORCE
 from sb3_reinforce.train import convert_zoo_values, load_zoo_hyperparams, main, make_envs
 
-ZOO_CONFIG = os.path.join(os.path.dirname(__file__), "..", "zoo_configs", "reinforce.yml")
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+ZOO_CONFIG = os.path.join(ROOT, "zoo_configs", "reinforce.yml")
 with open(ZOO_CONFIG) as file:
     ZOO_ENVS = list(yaml.safe_load(file))
 
@@ -60,6 +63,16 @@ def test_load_zoo_hyperparams_errors(tmp_path):
     conf.write_text("CartPole-v1:\n  policy: MlpPolicy\n  policy_kwargs: 'dict(net_arch=[8], activation_fn=nn.ReLU)'\n")
     hyperparams = load_zoo_hyperparams(str(conf), "CartPole-v1")
     assert hyperparams["policy_kwargs"]["net_arch"] == [8]
+
+
+def test_main_job_missing_conf_file(tmp_path):
+    """A --conf-file that does not exist is one line of error, as argparse reports a bad argument, not a traceback."""
+    command = [sys.executable, "-m", "sb3_reinforce", "--conf-file", "missing.yml"]
+    env = {**os.environ, "PYTHONPATH": ROOT}  # this checkout's code, whatever is installed
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1 and "missing.yml" in result.stderr, result.stderr[-3000:]
+    assert not (tmp_path / "logs").exists()
 
 
 def test_main_job_smoke(tmp_path, capsys):

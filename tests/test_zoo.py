@@ -56,6 +56,25 @@ def test_reinforce_mask_registered(tmp_path):
     assert (tmp_path / "logs" / "reinforce_mask" / "InvalidActionDiscrete-v0_1" / "InvalidActionDiscrete-v0.zip").exists()
 
 
+@pytest.mark.parametrize("flag", ["--conf-file", "-conf", "--conf-file="])
+def test_train_missing_conf_file(tmp_path, flag):
+    """One line of error, as argparse reports a bad argument, instead of rl_zoo3's FileNotFoundError traceback."""
+    conf = ["--conf-file=missing.yml"] if flag.endswith("=") else [flag, "missing.yml"]
+    command = zoo_command(tmp_path, "train", "--algo", "reinforce", "--env", "CartPole-v1", *conf)
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1 and "missing.yml" in result.stderr, result.stderr[-3000:]
+    assert not (tmp_path / "logs").exists()
+
+
+def test_default_conf_file_from_another_directory(tmp_path):
+    """``train --algo reinforce`` without --conf-file reads the project's configs wherever it is started."""
+    probe = "from sb3_reinforce.zoo import _default_conf_file; print(*_default_conf_file(['train', '--algo', 'reinforce']))"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    flag, path = result.stdout.split()
+    assert flag == "--conf-file" and os.path.samefile(path, os.path.join(ROOT, "zoo_configs", "reinforce.yml"))
+
+
 def test_unknown_command():
     result = subprocess.run([sys.executable, "-m", "sb3_reinforce.zoo", "fly"], capture_output=True, text=True)
     assert result.returncode != 0 and "usage" in result.stderr
