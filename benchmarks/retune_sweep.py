@@ -72,6 +72,11 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
             "fit5_kl01": cfg(OLD_CARTPOLE, **FIT, target_kl=0.01),
             "fit5_clip05": cfg(OLD_CARTPOLE, **FIT, max_grad_norm=0.5),
             "fit5_lin": cfg(OLD_CARTPOLE, **FIT, learning_rate="lin_3e-3"),
+            # More updates per env step: one episode per env per update, and larger steps held back by target_kl
+            "fit5_kl02_lr1e-2": cfg(OLD_CARTPOLE, **FIT, target_kl=0.02, learning_rate=1e-2),
+            "4envs_n1_fit5_kl02_lr1e-2": cfg(OLD_CARTPOLE, n_steps=1, **FIT, target_kl=0.02, learning_rate=1e-2),
+            "1env_fit5_kl02": cfg(OLD_CARTPOLE, n_envs=1, n_steps=1, **FIT, target_kl=0.02),
+            "1env_fit5_kl02_lr1e-2": cfg(OLD_CARTPOLE, n_envs=1, n_steps=1, **FIT, target_kl=0.02, learning_rate=1e-2),
         },
     ),
     "InvertedPendulum-v5": (

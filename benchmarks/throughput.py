@@ -46,6 +46,7 @@ from stable_baselines3.common.env_util import make_atari_env, make_vec_env
 from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack
 
+import sb3_reinforce.reinforce
 from sb3_reinforce import REINFORCE
 from sb3_reinforce.returns import discounted_returns
 
@@ -79,7 +80,10 @@ LEARNERS: dict[str, tuple[type, Callable[[Row], dict[str, Any]]]] = {
     "A2C": (A2C, lambda row: {}),
     # One epoch on one batch holding the whole rollout: one gradient step per rollout, as A2C and REINFORCE
     "PPO": (PPO, lambda row: dict(n_epochs=1, batch_size=row.n_steps * row.n_envs)),
-    "REINFORCE": (REINFORCE, lambda row: {}),  # the defaults: baseline="value", rollout_mode="discard"
+    "REINFORCE": (REINFORCE, lambda row: {}),  # the defaults: baseline="value", rollout_mode="discard", the value fit
+    # Without the value fit's passes, and also without the checks for non-finite numbers: what each costs
+    "REINFORCE no fit": (REINFORCE, lambda row: dict(n_value_epochs=0)),
+    "REINFORCE no fit, no checks": (REINFORCE, lambda row: dict(n_value_epochs=0)),
     "REINFORCE none": (REINFORCE, lambda row: dict(baseline="none")),
     "REINFORCE bootstrap": (REINFORCE, lambda row: dict(rollout_mode="bootstrap")),
 }
@@ -99,9 +103,15 @@ def learn_fps(row: Row, name: str, budget: int) -> float:
     """Env steps per second of ``learn(budget)`` (the model is built, and its env reset, before the clock starts)."""
     algo_class, kwargs = LEARNERS[name]
     model = algo_class(row.policy, make_env(row), n_steps=row.n_steps, seed=0, device="cpu", **kwargs(row))
-    start = time.perf_counter()
-    model.learn(budget)
-    fps = model.num_timesteps / (time.perf_counter() - start)
+    check_finite = sb3_reinforce.reinforce._check_finite
+    if name.endswith("no checks"):
+        sb3_reinforce.reinforce._check_finite = lambda *args, **kwargs: None
+    try:
+        start = time.perf_counter()
+        model.learn(budget)
+        fps = model.num_timesteps / (time.perf_counter() - start)
+    finally:
+        sb3_reinforce.reinforce._check_finite = check_finite
     model.env.close()
     return fps
 
@@ -158,6 +168,8 @@ def throughput(rows: list[Row], repetitions: int, scale: float) -> str:
         lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
     ratios = [(f"{name} / A2C", name, "A2C") for name in LEARNERS if name != "A2C"]
     ratios += [(f"{name} / actor + env.step", name, "actor + env.step") for name in LEARNERS if name.startswith("REINFORCE")]
+    ratios += [("REINFORCE / REINFORCE no fit", "REINFORCE", "REINFORCE no fit")]
+    ratios += [("REINFORCE no fit / REINFORCE no fit, no checks", "REINFORCE no fit", "REINFORCE no fit, no checks")]
     lines += [
         "",
         "Ratios of env steps per second, computed within each repetition: median [min - max] over the repetitions.",
@@ -384,7 +396,14 @@ def _timed(function: Callable, totals: dict[str, float], part: str) -> Callable:
     return timed
 
 
-BREAKDOWN_PARTS = ["VecEnv.step", "actor forward + sampling", "rollout_buffer.add", "returns (finish_rollout)", "train()"]
+BREAKDOWN_PARTS = [
+    "VecEnv.step",
+    "actor forward + sampling",
+    "rollout_buffer.add",
+    "returns (finish_rollout)",
+    "values, log-probs, advantages (_compute_baseline)",
+    "train() (with the value fit)",
+]
 
 
 def breakdown(repetitions: int, total_timesteps: int) -> str:
@@ -404,7 +423,8 @@ def breakdown(repetitions: int, total_timesteps: int) -> str:
             buffer = model.rollout_buffer
             buffer.add = _timed(buffer.add, totals, "rollout_buffer.add")  # type: ignore[method-assign]
             buffer.finish_rollout = _timed(buffer.finish_rollout, totals, "returns (finish_rollout)")  # type: ignore[method-assign]
-            model.train = _timed(model.train, totals, "train()")  # type: ignore[method-assign]
+            model._compute_baseline = _timed(model._compute_baseline, totals, BREAKDOWN_PARTS[4])  # type: ignore[method-assign]
+            model.train = _timed(model.train, totals, BREAKDOWN_PARTS[5])  # type: ignore[method-assign]
             start = time.perf_counter()
             model.learn(total_timesteps)
             totals["everything else"] = time.perf_counter() - start - sum(totals.values())
