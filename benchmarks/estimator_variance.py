@@ -16,20 +16,24 @@ import numpy as np
 import torch as th
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from finite_mdp import FiniteMDP, FiniteMDPVecEnv, expected_gradient, reinforce_gradients
+from finite_mdp import FiniteMDP, FiniteMDPVecEnv, expected_gradient, fit_value_before_weights, reinforce_gradients
 from test_estimator import MDPS
 
 from sb3_reinforce import REINFORCE
 
 VARIANTS = {
-    # name: (baseline, normalize_advantage, value head set to the exact V^pi)
-    "none (plain REINFORCE)": ("none", False, False),
-    "mean (batch mean return)": ("mean", False, False),
-    "value, held at its random initialization": ("value", False, False),
-    "value, set to the exact V^pi": ("value", False, True),
-    "none + standardized (classic recipe)": ("none", True, False),
-    "value (exact V^pi) + standardized": ("value", True, True),
+    # name: (baseline, normalize_advantage, value head set to the exact V^pi, value fit: None, "after" or "before")
+    "none (plain REINFORCE)": ("none", False, False, None),
+    "mean (batch mean return)": ("mean", False, False, None),
+    "value, held at its random initialization": ("value", False, False, None),
+    "value, set to the exact V^pi": ("value", False, True, None),
+    "value, fitted after each rollout's weights (n_value_epochs=5)": ("value", False, False, "after"),
+    "value, fitted on each rollout before its weights (wrong order)": ("value", False, False, "before"),
+    "none + standardized (classic recipe)": ("none", True, False, None),
+    "value (exact V^pi) + standardized": ("value", True, True, None),
 }
+# The value fit of the "fitted" rows: V is tabular here (linear in the one-hot state), so a large step size is safe
+FIT = dict(n_value_epochs=5, vf_learning_rate=0.05, value_batch_size=64)
 
 
 def exact_values(model: REINFORCE, mdp: FiniteMDP) -> np.ndarray:
@@ -41,7 +45,7 @@ def exact_values(model: REINFORCE, mdp: FiniteMDP) -> np.ndarray:
 
 
 def measure(name: str, episodes: int, estimates: int, seed: int, reward_offset: float) -> dict[str, float]:
-    baseline, normalize, exact_value = VARIANTS[name]
+    baseline, normalize, exact_value, fit = VARIANTS[name]
     terminating = MDPS["terminating"]
     mdp = FiniteMDP(terminating.transitions, terminating.rewards + reward_offset, terminating.initial)
     env = FiniteMDPVecEnv(mdp, episodes, seed=seed)
@@ -53,6 +57,7 @@ def measure(name: str, episodes: int, estimates: int, seed: int, reward_offset: 
         baseline=baseline,
         normalize_advantage=normalize,
         vf_coef=0.0,
+        **(FIT if fit else dict(n_value_epochs=0)),
         policy_kwargs=dict(net_arch=[]),
         seed=seed,
         device="cpu",
@@ -64,6 +69,8 @@ def measure(name: str, episodes: int, estimates: int, seed: int, reward_offset: 
         if exact_value:
             model.policy.value_net.weight.copy_(th.as_tensor(exact_values(model, mdp), dtype=th.float32)[None])
             model.policy.value_net.bias.zero_()
+    if fit == "before":
+        fit_value_before_weights(model)
     exact, _ = expected_gradient(model, mdp)
     samples = reinforce_gradients(model, env, estimates)
     mean = samples.mean(axis=0)
