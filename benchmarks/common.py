@@ -9,6 +9,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
 
 # The "seed recipe": one update per episode, one 128-unit hidden layer, Adam 3e-4, standardized reward-to-go.
 SEED_RECIPE = dict(
@@ -151,3 +152,59 @@ def steps_table(rows: list[dict[str, str]], threshold: float) -> str:
             f"| {name} | {reached}/{len(runs)} | {median_text} | {per_seed} | {np.mean(final):.1f} +/- {np.std(final):.1f} |"
         )
     return "\n".join(lines)
+
+
+class TwoWayEvaluation(BaseCallback):
+    """
+    Every ``eval_freq`` env steps, the mean return of ``n_eval_episodes`` episodes (run side by side in as many envs
+    seeded ``seed + 1000``) of the stochastic policy (actions sampled: the policy that is trained) and of the
+    deterministic one. With VecNormalize, the evaluation envs use the training env's observation statistics, frozen,
+    and raw rewards. The curves are saved to ``path`` (.npz: timesteps, stochastic, deterministic) after every
+    evaluation, so that a run cut short keeps them. Usable from a zoo config (``callback:`` with these keyword
+    arguments), where ``benchmarks/`` is on the Python path.
+    """
+
+    def __init__(self, env_id: str, eval_freq: int, path: str, seed: int = 0, n_eval_episodes: int = 10):
+        super().__init__()
+        self.env_id, self.eval_freq, self.path, self.seed = env_id, eval_freq, path, seed
+        self.n_eval_episodes = n_eval_episodes
+        self.curves: dict[str, list[float]] = {"timesteps": [], "stochastic": [], "deterministic": []}
+
+    def _init_callback(self) -> None:
+        from stable_baselines3.common.env_util import make_vec_env
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        self.eval_env = make_vec_env(self.env_id, n_envs=self.n_eval_episodes, seed=self.seed + 1000)
+        training = self.model.get_vec_normalize_env()
+        if training is not None:
+            self.eval_env = VecNormalize(
+                self.eval_env, training=False, norm_obs=training.norm_obs, norm_reward=False, clip_obs=training.clip_obs
+            )
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= (len(self.curves["timesteps"]) + 1) * self.eval_freq:
+            self.evaluate()
+        return True
+
+    def _on_training_end(self) -> None:
+        if not self.curves["timesteps"] or self.curves["timesteps"][-1] < self.num_timesteps:
+            self.evaluate()  # the last evaluation is the policy at the end of training
+
+    def evaluate(self) -> None:
+        from stable_baselines3.common.evaluation import evaluate_policy
+        from stable_baselines3.common.vec_env import sync_envs_normalization
+
+        sync_envs_normalization(self.training_env, self.eval_env)
+        self.curves["timesteps"].append(self.num_timesteps)
+        for key, deterministic in (("stochastic", False), ("deterministic", True)):
+            mean, _ = evaluate_policy(self.model, self.eval_env, self.n_eval_episodes, deterministic=deterministic)
+            self.curves[key].append(float(mean))
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        np.savez(self.path, **{key: np.array(value) for key, value in self.curves.items()})
+
+
+def collapsed(curve: np.ndarray, random_score: float) -> bool:
+    """Whether a run that did better than the random policy ends closer to the random policy's score than to its best:
+    last - random < (best - random) / 2 (for a positive reward and a random score near 0: below half of its best)."""
+    gain = curve.max() - random_score
+    return bool(gain > 0 and curve[-1] - random_score < gain / 2)

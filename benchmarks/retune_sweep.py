@@ -77,6 +77,17 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
             "4envs_n1_fit5_kl02_lr1e-2": cfg(OLD_CARTPOLE, n_steps=1, **FIT, target_kl=0.02, learning_rate=1e-2),
             "1env_fit5_kl02": cfg(OLD_CARTPOLE, n_envs=1, n_steps=1, **FIT, target_kl=0.02),
             "1env_fit5_kl02_lr1e-2": cfg(OLD_CARTPOLE, n_envs=1, n_steps=1, **FIT, target_kl=0.02, learning_rate=1e-2),
+            # Around the best so far (fit5_kl02_lr1e-2): without the KL limit, a tighter one, more value passes, more lr
+            "fit5_lr1e-2": cfg(OLD_CARTPOLE, **FIT, learning_rate=1e-2),
+            "fit5_kl01_lr1e-2": cfg(OLD_CARTPOLE, **FIT, target_kl=0.01, learning_rate=1e-2),
+            "fit10_kl02_lr1e-2": cfg(OLD_CARTPOLE, **{**FIT, "n_value_epochs": 10}, target_kl=0.02, learning_rate=1e-2),
+            "fit5_kl02_lr2e-2": cfg(OLD_CARTPOLE, **FIT, target_kl=0.02, learning_rate=2e-2),
+            "n16_fit5_kl02_lr1e-2": cfg(OLD_CARTPOLE, n_steps=16, **FIT, target_kl=0.02, learning_rate=1e-2),
+            # The package's defaults (REINFORCE("MlpPolicy", "CartPole-v1"): one env, n_steps=128, lr 1e-3) with and
+            # without the value fit
+            "defaults_fit0": dict(n_value_epochs=0),
+            "defaults": {},
+            "defaults_kl02": dict(target_kl=0.02),
         },
     ),
     "InvertedPendulum-v5": (
@@ -113,6 +124,28 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
             ),
             "1env_norm_sde_g95_fit5_kl02": cfg(
                 OLD_CARTPOLE, n_envs=1, n_steps=1, gamma=0.95, learning_rate=1e-3, normalize=True, **SDE, **FIT, target_kl=0.02
+            ),
+            # One 200-step episode per update, larger steps held back by target_kl
+            "1env_norm_sde_g9_fit10_lr1e-2_kl01": cfg(
+                OLD_CARTPOLE,
+                n_envs=1,
+                n_steps=1,
+                gamma=0.9,
+                learning_rate=1e-2,
+                normalize=True,
+                **SDE,
+                **{**FIT, "n_value_epochs": 10},
+                target_kl=0.01,
+            ),
+            "1env_norm_g9_fit10_lr3e-3_kl01": cfg(
+                OLD_CARTPOLE,
+                n_envs=1,
+                n_steps=1,
+                gamma=0.9,
+                learning_rate=3e-3,
+                normalize=True,
+                **{**FIT, "n_value_epochs": 10},
+                target_kl=0.01,
             ),
         },
     ),

@@ -1,19 +1,23 @@
 """
 Benchmark of record for zoo_configs/reinforce.yml: every entry trained through the RL Zoo launcher
 (``python -m sb3_reinforce.zoo train``) on several seeds, with SB3's A2C and PPO on rl_zoo3's own hyperparameters
-measured the same way beside it, at the same budget: the REINFORCE entry's ``n_timesteps``.
+measured the same way beside it, both at the REINFORCE entry's budget and at their own zoo budgets.
 
-    python benchmarks/zoo_benchmark.py --workers 2                      # every env, 5 seeds
-    python benchmarks/zoo_benchmark.py --envs CartPole-v1 --seeds 0 1   # a part of it
+    python benchmarks/zoo_benchmark.py --workers 2                                   # every env, 5 seeds
+    python benchmarks/zoo_benchmark.py --envs CartPole-v1 --algos reinforce --seeds 0 1   # a part of it
+    python benchmarks/zoo_benchmark.py --report-only                                 # the doc from the runs done
 
-Each run evaluates the deterministic policy on 10 episodes every ``eval_freq`` env steps (rl_zoo3's own
-EvalCallback, on a VecNormalize-synced env where the entry normalizes). Finished runs are skipped when re-run: their
-rows are in benchmarks/results/zoo_benchmark.csv and their evaluation curves in benchmarks/results/zoo_benchmark/.
-Writes docs/benchmark.md (the table, with the command, machine and date) and one learning-curve PNG per env in
-docs/benchmark/.
+Each run evaluates its policy every ``eval_freq`` env steps on 10 episodes twice, sampling its actions (the
+stochastic policy: the one that is trained) and with its deterministic actions (``common.TwoWayEvaluation``, added
+to the run's zoo config as a callback; on VecNormalize-synced envs where the entry normalizes). Finished runs are
+skipped when re-run: their rows are in benchmarks/results/zoo_benchmark.csv and their curves in
+benchmarks/results/zoo_benchmark/. Writes docs/benchmark.md (per env: the table and the learning curves; over the
+envs: interquartile means with stratified-bootstrap 95% confidence intervals and performance profiles, from rliable)
+and its plots in docs/benchmark/.
 """
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -29,30 +33,57 @@ import yaml
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [HERE, ROOT]
-from common import load_rows, run_resumable  # noqa: E402
+from common import collapsed, load_rows, run_resumable  # noqa: E402
 
 from examples.common import markdown_table, plot_curves  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results", "zoo_benchmark.csv")
 CURVES = os.path.join(HERE, "results", "zoo_benchmark")
+RANDOM_SCORES = os.path.join(HERE, "results", "random_scores.json")
 DOCS = os.path.join(ROOT, "docs")
-FIELDS = ["config", "env", "algo", "seed", "budget", "steps", "final_eval", "best_eval", "seconds"]
-ALGOS = ["reinforce", "a2c", "ppo"]
-# env -> (threshold, evaluation period): the env's own reward threshold; Pendulum-v1 has none
-ENVS: dict[str, tuple[float | None, int]] = {
-    "CartPole-v1": (475.0, 10_000),
-    "Acrobot-v1": (-100.0, 10_000),
-    "LunarLander-v3": (200.0, 25_000),
-    "Pendulum-v1": (None, 10_000),
-    "MountainCarContinuous-v0": (90.0, 5_000),
-    "InvertedPendulum-v5": (950.0, 10_000),
+FIELDS = [
+    "config",
+    "env",
+    "algo",
+    "seed",
+    "budget",
+    "steps_stoch",
+    "steps_det",
+    "last_stoch",
+    "last_det",
+    "best_stoch",
+    "best_det",
+    "collapse_stoch",
+    "collapse_det",
+    "seconds",
+]
+# "a2c" and "ppo" train for the REINFORCE entry's budget, "a2c_own" and "ppo_own" for their own zoo budget
+ALGOS = ["reinforce", "a2c", "ppo", "a2c_own", "ppo_own"]
+# env -> (reward threshold or target, evaluation period, reference score): "reached" counts the runs whose evaluation
+# reached the threshold; the aggregate normalizes scores to (score - random) / (reference - random)
+ENVS: dict[str, tuple[float | None, int, float]] = {
+    "CartPole-v1": (475.0, 5_000, 500.0),
+    "Acrobot-v1": (-100.0, 10_000, -100.0),
+    "LunarLander-v3": (200.0, 25_000, 200.0),
+    "Pendulum-v1": (None, 20_000, -200.0),
+    "MountainCarContinuous-v0": (90.0, 5_000, 90.0),
+    "InvertedPendulum-v5": (950.0, 5_000, 1000.0),
+    "Hopper-v5": (800.0, 50_000, 800.0),
+    "HalfCheetah-v5": (1500.0, 50_000, 1500.0),
 }
-# rl_zoo3 2.9 has no A2C/PPO entry for InvertedPendulum-v5: its entries for the same task are used, unchanged
-ZOO_STAND_INS = {("ppo", "InvertedPendulum-v5"): "InvertedPendulum-v2", ("a2c", "InvertedPendulum-v5"): "Hopper-v4"}
+# rl_zoo3 2.9 has no A2C/PPO entry for these envs: its entries for the same task are used, unchanged
+ZOO_STAND_INS = {
+    ("ppo", "InvertedPendulum-v5"): "InvertedPendulum-v2",
+    ("a2c", "InvertedPendulum-v5"): "Hopper-v4",
+    ("ppo", "Hopper-v5"): "Hopper-v4",
+    ("a2c", "Hopper-v5"): "Hopper-v4",
+    ("ppo", "HalfCheetah-v5"): "HalfCheetah-v4",
+    ("a2c", "HalfCheetah-v5"): "HalfCheetah-v4",
+}
 
 
 def zoo_entry(algo: str, env_id: str) -> tuple[dict[str, Any], str]:
-    """The hyperparameters ``algo`` trains ``env_id`` with, and where they come from."""
+    """The hyperparameters ``algo`` (without ``_own``) trains ``env_id`` with, and where they come from."""
     import rl_zoo3
 
     # As written in the file (rl_zoo3 converts "lin_" values and policy_kwargs strings itself)
@@ -63,90 +94,201 @@ def zoo_entry(algo: str, env_id: str) -> tuple[dict[str, Any], str]:
         key = ZOO_STAND_INS.get((algo, env_id), env_id)
         source = f"rl_zoo3 {algo}.yml" + ("" if key == env_id else f" ({key} entry)")
     with open(path) as file:
-        return yaml.load(file, Loader=yaml.UnsafeLoader)[key], source
+        return yaml.load(file, Loader=yaml.UnsafeLoader).get(key, {}), source
 
 
-def run(env_id: str, algo: str, seed: int, budget: int, eval_freq: int, threshold: float | None) -> dict[str, Any]:
-    """Train one (env, algo, seed) with the zoo launcher; keep its evaluation curve, drop the rest of its logs."""
-    hyperparams, _ = zoo_entry(algo, env_id)
+def budget_of(label: str, env_id: str) -> int:
+    """The env steps a run of ``label`` trains for: the REINFORCE entry's ``n_timesteps``, or the algorithm's own."""
+    algo = label.removesuffix("_own")
+    entry = zoo_entry(algo if label.endswith("_own") else "reinforce", env_id)[0]
+    return int(float(entry["n_timesteps"]))
+
+
+def labels_to_run(env_id: str, labels: list[str]) -> list[str]:
+    """``labels`` without the ``_own`` runs whose budget is the REINFORCE entry's (the same-budget run is that run)."""
+    same = budget_of("reinforce", env_id)
+    return [label for label in labels if not (label.endswith("_own") and budget_of(label, env_id) == same)]
+
+
+def resolved(label: str, env_id: str) -> str:
+    """The label whose runs stand for ``label`` (an ``_own`` run at the same budget is the same-budget run)."""
+    return label if label in labels_to_run(env_id, [label]) else label.removesuffix("_own")
+
+
+def run(env_id: str, label: str, seed: int, budget: int, eval_freq: int) -> dict[str, Any]:
+    """Train one (env, algorithm, seed) with the zoo launcher; keep its evaluation curves, drop the rest of its logs."""
+    algo = label.removesuffix("_own")
+    threshold = ENVS[env_id][0]
+    curve_path = os.path.join(CURVES, f"{env_id}_{label}_{seed}.npz")
+    hyperparams = dict(zoo_entry(algo, env_id)[0])
+    evaluation = dict(env_id=env_id, eval_freq=eval_freq, path=curve_path, seed=seed)
+    hyperparams["callback"] = [*_as_list(hyperparams.get("callback")), {"common.TwoWayEvaluation": evaluation}]
     with tempfile.TemporaryDirectory() as logs:
         conf_file = os.path.join(logs, "conf.yml")
         with open(conf_file, "w") as file:
             yaml.dump({env_id: hyperparams}, file)
         command = [sys.executable, "-m", "sb3_reinforce.zoo", "train", "--algo", algo, "--env", env_id, "--seed", str(seed)]
-        command += ["-n", str(budget), "--eval-freq", str(eval_freq), "--eval-episodes", "10", "--n-eval-envs", "1"]
-        command += ["-f", logs, "--conf-file", conf_file, "--num-threads", "1", "--verbose", "0", "--log-interval", "-1"]
+        command += ["-n", str(budget), "--eval-freq", "-1", "-f", logs, "--conf-file", conf_file]
+        command += ["--num-threads", "1", "--verbose", "0", "--log-interval", "-1"]
+        environment = {**os.environ, "PYTHONPATH": os.pathsep.join([HERE, ROOT, os.environ.get("PYTHONPATH", "")])}
         start = time.time()
-        subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, env=environment)
         seconds = time.time() - start
-        data = np.load(os.path.join(logs, algo, f"{env_id}_1", "evaluations.npz"))
-        steps, means = data["timesteps"], data["results"].mean(axis=1)
-    os.makedirs(CURVES, exist_ok=True)
-    np.savez(os.path.join(CURVES, f"{env_id}_{algo}_{seed}.npz"), timesteps=steps, means=means)
-    reached = np.flatnonzero(means >= threshold) if threshold is not None else []
-    return dict(
-        config=f"{env_id}/{algo}",
-        env=env_id,
-        algo=algo,
-        seed=seed,
-        budget=budget,
-        steps=int(steps[reached[0]]) if len(reached) else "",
-        final_eval=round(float(means[-1]), 1),
-        best_eval=round(float(means.max()), 1),
-        seconds=round(seconds, 1),
-    )
+    data = np.load(curve_path)
+    row: dict[str, Any] = dict(config=f"{env_id}/{label}", env=env_id, algo=label, seed=seed, budget=budget)
+    for key, short in (("stochastic", "stoch"), ("deterministic", "det")):
+        means = data[key]
+        reached = np.flatnonzero(means >= threshold) if threshold is not None else []
+        row[f"steps_{short}"] = int(data["timesteps"][reached[0]]) if len(reached) else ""
+        row[f"last_{short}"], row[f"best_{short}"] = round(float(means[-1]), 1), round(float(means.max()), 1)
+        row[f"collapse_{short}"] = int(collapsed(means, random_scores([env_id])[env_id]))
+    return dict(row, seconds=round(seconds, 1))
 
 
-def summary_rows(env_id: str, rows: list[dict[str, str]], threshold: float | None) -> list[list[Any]]:
+def _as_list(value: Any) -> list[Any]:
+    return [] if value is None else value if isinstance(value, list) else [value]
+
+
+def random_scores(envs: list[str], episodes: int = 100) -> dict[str, float]:
+    """The uniformly random policy's mean return per env (measured once on ``episodes`` episodes, then read back)."""
+    scores = json.load(open(RANDOM_SCORES)) if os.path.exists(RANDOM_SCORES) else {}
+    missing = [env_id for env_id in envs if env_id not in scores]
+    for env_id in missing:
+        env = gym.make(env_id)
+        env.action_space.seed(0)
+        total = 0.0
+        for episode in range(episodes):
+            env.reset(seed=episode)
+            done = False
+            while not done:
+                _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+                total += float(reward)
+                done = terminated or truncated
+        scores[env_id] = round(total / episodes, 1)
+    if missing:
+        with open(RANDOM_SCORES, "w") as file:
+            json.dump(scores, file, indent=1, sort_keys=True)
+    return scores
+
+
+def summary_rows(env_id: str, rows: list[dict[str, str]], labels: list[str]) -> list[list[Any]]:
+    threshold = ENVS[env_id][0]
     table = []
-    for algo in ALGOS:
-        runs = [row for row in rows if row["env"] == env_id and row["algo"] == algo]
+    for label in labels:
+        runs = [row for row in rows if row["env"] == env_id and row["algo"] == label]
         if not runs:
             continue
-        hyperparams, source = zoo_entry(algo, env_id)
-        final = [float(row["final_eval"]) for row in runs]
-        reached, median = "-", "-"
-        if threshold is not None:
-            steps = [float(row["steps"]) if row["steps"] else np.inf for row in runs]
-            reached = f"{sum(np.isfinite(steps))}/{len(runs)}"
+        _, source = zoo_entry(label.removesuffix("_own"), env_id)
+        cells = [label, source, f"{int(runs[0]['budget']):,}"]
+        for short in ("stoch", "det"):
+            last = np.array([float(row[f"last_{short}"]) for row in runs])
+            cells.append(f"{last.mean():.1f} +/- {last.std():.1f} (worst {last.min():.1f})")
+        for short in ("stoch", "det") if threshold is not None else ():
+            steps = np.array([float(row[f"steps_{short}"]) if row[f"steps_{short}"] else np.inf for row in runs])
             median = f"{np.median(steps):,.0f}" if np.isfinite(np.median(steps)) else "not reached"
-        own = f"{int(float(hyperparams.get('n_timesteps', 0))):,}"
-        per_seed = " ".join(f"{value:.0f}" for value in final)
-        table.append([algo, source, own, f"{np.mean(final):.1f} +/- {np.std(final):.1f}", per_seed, reached, median])
+            cells.append(f"{np.isfinite(steps).sum()}/{len(runs)}, {median}")
+        cells.append("/".join(str(sum(int(row[f"collapse_{short}"]) for row in runs)) for short in ("stoch", "det")))
+        table.append(cells)
     return table
 
 
-def curves(env_id: str, seeds: list[int]) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+def curves(env_id: str, labels: list[str], seeds: list[int], key: str) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     found: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for algo in ALGOS:
+    for label in labels:
         for seed in seeds:
-            path = os.path.join(CURVES, f"{env_id}_{algo}_{seed}.npz")
+            path = os.path.join(CURVES, f"{env_id}_{label}_{seed}.npz")
             if os.path.exists(path):
                 data = np.load(path)
-                found.setdefault(algo, []).append((data["timesteps"], data["means"]))
+                found.setdefault(f"{label} ({key[:5]}.)", []).append((data["timesteps"], data[key]))
     return found
+
+
+def aggregate(envs: list[str], rows: list[dict[str, str]], seeds: list[int]) -> str:
+    """rliable's interquartile mean (stratified bootstrap 95% CIs) and performance profiles of normalized last scores."""
+    from rliable import library as rly
+    from rliable import metrics, plot_utils
+
+    randoms = random_scores(envs)
+    algos = ["reinforce", "a2c_own", "ppo_own"]  # each algorithm at its own zoo budget
+    lines = []
+    for short, name in (("stoch", "stochastic"), ("det", "deterministic")):
+        scores: dict[str, np.ndarray] = {}
+        complete = []
+        for env_id in envs:
+            per_algo = {}
+            for algo in algos:
+                label = resolved(algo, env_id)
+                runs = {int(row["seed"]): row for row in rows if row["env"] == env_id and row["algo"] == label}
+                if all(seed in runs for seed in seeds):
+                    reference, random = ENVS[env_id][2], randoms[env_id]
+                    per_algo[algo] = [(float(runs[s][f"last_{short}"]) - random) / (reference - random) for s in seeds]
+            if len(per_algo) == len(algos):
+                complete.append(env_id)
+                for algo in algos:
+                    scores.setdefault(algo, []).append(per_algo[algo])  # type: ignore[arg-type]
+        if not complete:
+            return "No env has every algorithm on every seed yet: no aggregate."
+        matrices = {algo: np.array(values).T for algo, values in scores.items()}  # (runs, envs)
+        iqm = lambda x: np.array([metrics.aggregate_iqm(x)])  # noqa: E731
+        points, intervals = rly.get_interval_estimates(matrices, iqm, reps=5000)
+        lines += [
+            f"Interquartile mean of the normalized last evaluation ({name} policy), over {len(seeds)} seeds x "
+            f"{len(complete)} envs ({', '.join(complete)}), with stratified-bootstrap 95% confidence intervals:",
+            "",
+            markdown_table(
+                ["algo", "IQM", "95% CI"],
+                [[a, f"{points[a][0]:.2f}", f"[{intervals[a][0][0]:.2f}, {intervals[a][1][0]:.2f}]"] for a in algos],
+            ),
+            "",
+        ]
+        thresholds = np.linspace(0.0, 1.2, 61)
+        profiles, profile_cis = rly.create_performance_profile(matrices, thresholds)
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from matplotlib.lines import Line2D
+
+        colors = {algo: f"C{i}" for i, algo in enumerate(algos)}
+        figure, axes = plt.subplots(figsize=(6, 4))
+        plot_utils.plot_performance_profiles(
+            profiles, thresholds, performance_profile_cis=profile_cis, colors=colors, xlabel="normalized score", ax=axes
+        )
+        axes.legend([Line2D([0], [0], color=colors[algo]) for algo in algos], algos)
+        axes.set_title(f"performance profile, {name} policy")
+        figure.tight_layout()
+        figure.savefig(os.path.join(DOCS, "benchmark", f"profile_{short}.png"), dpi=100)
+        plt.close(figure)
+        lines += [f"![performance profile, {name}](benchmark/profile_{short}.png)", ""]
+    return "\n".join(lines)
 
 
 def report(envs: list[str], seeds: list[int], command: str) -> str:
     rows = [row for row in load_rows(RESULTS) if int(row["seed"]) in seeds]
-    header = ["algo", "hyperparameters", "their own n_timesteps", "final eval (mean +/- std)", "per seed", "reached"]
-    header.append("median steps")
+    randoms = random_scores(envs)
     parts = []
     for env_id in envs:
-        threshold = ENVS[env_id][0]
-        budget = int(float(zoo_entry("reinforce", env_id)[0]["n_timesteps"]))
-        plot = os.path.join(DOCS, "benchmark", f"{env_id}.png")
-        found = curves(env_id, seeds)
-        if not found:
+        threshold, eval_freq, reference = ENVS[env_id]
+        labels = labels_to_run(env_id, ALGOS)
+        if not any(row["env"] == env_id for row in rows):
             continue
-        plot_curves(found, plot, f"{env_id} (budget {budget:,} steps)", "mean evaluation return (10 episodes)")
+        header = ["algo", "hyperparameters", "budget", "last eval, stochastic", "last eval, deterministic"]
+        if threshold is not None:
+            header += [f"reached {threshold:g} (stoch.), median steps", f"reached {threshold:g} (det.), median steps"]
+        header.append("collapses stoch./det.")
+        for key in ("stochastic", "deterministic"):
+            plot = os.path.join(DOCS, "benchmark", f"{env_id}_{key}.png")
+            plot_curves(curves(env_id, labels, seeds, key), plot, f"{env_id} ({key} policy)", "mean return (10 episodes)")
         thr = f"threshold {threshold:g}" if threshold is not None else "no reward threshold"
         parts += [
             f"## {env_id}\n",
-            f"Budget {budget:,} env steps for every algorithm, {thr}, evaluated every {ENVS[env_id][1]:,} steps.\n",
-            markdown_table(header, summary_rows(env_id, rows, threshold)),
-            f"\n![{env_id}](benchmark/{env_id}.png)\n",
+            f"{thr}; random policy {randoms[env_id]:g}; reference score {reference:g}; evaluated every {eval_freq:,} steps.\n",
+            markdown_table(header, summary_rows(env_id, rows, labels)),
+            f"\n![{env_id}, stochastic](benchmark/{env_id}_stochastic.png) "
+            f"![{env_id}, deterministic](benchmark/{env_id}_deterministic.png)\n",
         ]
+    parts = ["## Over all envs\n", aggregate(envs, rows, seeds), "", *parts]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     parts.append(f"Command: `{command}`; machine: {machine}; date: {time.strftime('%Y-%m-%d')}.")
     return "\n".join(parts)
@@ -158,20 +300,24 @@ def main() -> None:
     parser.add_argument("--algos", nargs="+", default=ALGOS, choices=ALGOS)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--report-only", action="store_true", help="write the doc from the runs already done")
     parser.add_argument("--output", default=os.path.join(DOCS, "benchmark.md"))
     args = parser.parse_args()
 
-    gym.make("InvertedPendulum-v5") if "InvertedPendulum-v5" in args.envs else None  # fail early without mujoco
+    envs = [env_id for env_id in args.envs if zoo_entry("reinforce", env_id)[0]]
+    for env_id in sorted(set(args.envs) - set(envs)):
+        print(f"{env_id}: no entry in zoo_configs/reinforce.yml, skipped", file=sys.stderr)
+    random_scores(envs)
     jobs = {}
-    for env_id in args.envs:
-        budget = int(float(zoo_entry("reinforce", env_id)[0]["n_timesteps"]))
-        threshold, eval_freq = ENVS[env_id]
-        for algo in args.algos:
+    for env_id in envs:
+        for label in labels_to_run(env_id, args.algos):
+            budget = budget_of(label, env_id)
             for seed in args.seeds:
-                jobs[(f"{env_id}/{algo}", seed)] = (run, (env_id, algo, seed, budget, eval_freq, threshold))
-    run_resumable(RESULTS, FIELDS, jobs, args.workers)
+                jobs[(f"{env_id}/{label}", seed)] = (run, (env_id, label, seed, budget, ENVS[env_id][1]))
+    if not args.report_only:
+        run_resumable(RESULTS, FIELDS, jobs, args.workers)
     command = "python benchmarks/zoo_benchmark.py " + " ".join(sys.argv[1:])
-    text = report(args.envs, args.seeds, command.strip())
+    text = report(envs, args.seeds, command.strip())
     with open(args.output, "w") as file:
         file.write(HEADER + text + "\n")
     print(text)
@@ -180,13 +326,17 @@ def main() -> None:
 HEADER = """# Benchmark of record: zoo_configs/reinforce.yml beside A2C and PPO
 
 Every REINFORCE entry of `zoo_configs/reinforce.yml`, trained through the RL Zoo launcher
-(`python -m sb3_reinforce.zoo train --algo reinforce --env <env> -n <budget> --seed <seed> --eval-freq ...`), and
-SB3's A2C and PPO on rl_zoo3's own hyperparameters, trained by the same script in the same way. Every algorithm gets
-the same budget, the REINFORCE entry's `n_timesteps`; the zoo's own `n_timesteps` of each is listed beside it
-(rl_zoo3 anneals `lin_` schedules over the budget it is given). "final eval" is the last evaluation of each run (the
-deterministic policy, 10 episodes); "reached" counts the seeds whose evaluation reached the env's reward threshold,
-and "median steps" is the median over seeds of the env steps at which it first did (a seed that never did counts as
-infinite). Plots: the mean over seeds, shaded from the worst to the best seed.
+(`python -m sb3_reinforce.zoo train --algo reinforce --env <env> -n <budget> --seed <seed> ...`), and SB3's A2C and
+PPO on rl_zoo3's own hyperparameters, trained by the same script in the same way: `a2c` and `ppo` for the REINFORCE
+entry's budget, `a2c_own` and `ppo_own` for their own zoo `n_timesteps` (rl_zoo3 anneals `lin_` schedules over the
+budget it is given; an `_own` row is left out where the two budgets are equal). Every run is evaluated on 10
+episodes at each evaluation, twice: sampling its actions (the stochastic policy, the one that is trained) and with
+deterministic actions. "last eval" is the evaluation at the end of training (mean +/- std over seeds, and the worst
+seed); "reached" counts the seeds whose evaluation reached the threshold, with the median over seeds of the env steps
+at which it first did (a seed that never did counts as infinite); a run "collapses" when its last evaluation is
+closer to the random policy's score than to its own best (`last - random < (best - random) / 2`; for a positive
+reward and a random score near 0, below half of its best). Plots: the mean over seeds, shaded from the worst to the
+best seed. The aggregate normalizes each last evaluation to `(score - random) / (reference - random)`.
 
 """
 
