@@ -339,8 +339,8 @@ class REINFORCE(OnPolicyAlgorithm):
     def _collect_step(self, env: VecEnv, callback: BaseCallback, rollout_buffer: RolloutBuffer) -> bool:
         """Take one step in every env and store it. Return False if a callback asked to stop training."""
         with th.no_grad():
-            # Only the actor: train() recomputes the log-probabilities and the values (so the buffer's
-            # ``values`` and ``log_probs`` are left at zero), and the value head is not needed to act.
+            # Only the actor: the value head is not needed to act, and the buffer's ``values`` and ``log_probs`` are
+            # computed in one batch when the rollout ends (_compute_baseline)
             obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
             actions, extra = self._sample_actions(obs_tensor, env)
         actions = actions.reshape((-1, *self.action_space.shape)).cpu().numpy()  # type: ignore[misc]
@@ -368,7 +368,7 @@ class REINFORCE(OnPolicyAlgorithm):
                 rewards = rewards.astype(np.float32)
                 terminal_obs = _stack([infos[i]["terminal_observation"] for i in truncated])
                 rewards[truncated] += self.gamma * self._predict_values(terminal_obs)
-        unused = th.zeros(env.num_envs)  # values and log-probabilities: not stored, see above
+        unused = th.zeros(env.num_envs)  # values and log-probabilities: filled when the rollout ends, see above
         rollout_buffer.add(self._last_obs, actions, rewards, self._last_episode_starts, unused, unused, **extra)  # type: ignore[arg-type]
         self._last_obs = new_obs  # type: ignore[assignment]
         self._last_episode_starts = dones
