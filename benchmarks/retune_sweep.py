@@ -83,11 +83,12 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
             "fit10_kl02_lr1e-2": cfg(OLD_CARTPOLE, **{**FIT, "n_value_epochs": 10}, target_kl=0.02, learning_rate=1e-2),
             "fit5_kl02_lr2e-2": cfg(OLD_CARTPOLE, **FIT, target_kl=0.02, learning_rate=2e-2),
             "n16_fit5_kl02_lr1e-2": cfg(OLD_CARTPOLE, n_steps=16, **FIT, target_kl=0.02, learning_rate=1e-2),
-            # The package's defaults (REINFORCE("MlpPolicy", "CartPole-v1"): one env, n_steps=128, lr 1e-3) with and
-            # without the value fit
+            # The package's defaults (REINFORCE("MlpPolicy", "CartPole-v1"): one env, n_steps=128, lr 1e-3) with the
+            # value fit's options spelled out: none, whole-rollout passes (the default), minibatches of 64
             "defaults_fit0": dict(n_value_epochs=0),
-            "defaults": {},
-            "defaults_kl02": dict(target_kl=0.02),
+            "defaults_fit5_full": dict(n_value_epochs=5, value_batch_size=None, vf_learning_rate=1e-3),
+            "defaults_fit10_full": dict(n_value_epochs=10, value_batch_size=None, vf_learning_rate=1e-3),
+            "defaults_fit5_b64": dict(n_value_epochs=5, value_batch_size=64, vf_learning_rate=1e-3),
         },
     ),
     "InvertedPendulum-v5": (

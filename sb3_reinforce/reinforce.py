@@ -85,7 +85,8 @@ class REINFORCE(OnPolicyAlgorithm):
         (``value_net``, the critic's MLP and a separate critic features extractor): the policy's output is unchanged.
         The rollout's weights ``w_t`` use the baseline as it was before this fit. 0: the value is trained only by
         ``vf_coef`` times the value loss in the policy step.
-    :param value_batch_size: Minibatch size of the value fit
+    :param value_batch_size: Minibatch size of the value fit; ``None``: the whole rollout in one batch (each pass is
+        one gradient step, which keeps the fit's cost at a few backward passes per rollout)
     :param target_kl: Step-size safeguard. After the policy step, the KL divergence between the old and new policy is
         estimated on the rollout (``mean(ratio - 1 - log ratio)``); while it is above ``target_kl`` the step is halved
         (same direction), at most 10 times, and undone if still too large. ``None``: no safeguard.
@@ -142,7 +143,7 @@ class REINFORCE(OnPolicyAlgorithm):
         max_grad_norm: float | None = None,
         vf_learning_rate: float | Schedule = 1e-3,
         n_value_epochs: int = 5,
-        value_batch_size: int = 64,
+        value_batch_size: int | None = None,
         target_kl: float | None = None,
         use_sde: bool = False,
         sde_sample_freq: int = -1,
@@ -528,7 +529,7 @@ class REINFORCE(OnPolicyAlgorithm):
         n_samples = len(returns)
         for _ in range(self.n_value_epochs):
             losses = []
-            for indices in th.randperm(n_samples, device=self.device).split(self.value_batch_size):
+            for indices in th.randperm(n_samples, device=self.device).split(self.value_batch_size or n_samples):
                 batch_features = features[indices] if shared else self._critic_features(_select(observations, indices))
                 values = policy.value_net(policy.mlp_extractor.forward_critic(batch_features)).flatten()
                 loss = F.mse_loss(returns[indices], values)
@@ -626,7 +627,7 @@ def _check_hyperparameters(
     max_grad_norm: float | None,
     vf_learning_rate: float | Schedule,
     n_value_epochs: int,
-    value_batch_size: int,
+    value_batch_size: int | None,
     target_kl: float | None,
     rollout_buffer_class: type[RolloutBuffer] | None,
 ) -> None:
@@ -654,7 +655,8 @@ def _check_hyperparameters(
     if max_grad_norm is not None and (not _is_number(max_grad_norm) or max_grad_norm <= 0):
         raise ValueError(f"max_grad_norm must be None (no clipping) or a number > 0, got {max_grad_norm!r}")
     _check_int("n_value_epochs", n_value_epochs, 0, " (0: no value fit)")
-    _check_int("value_batch_size", value_batch_size, 1)
+    if value_batch_size is not None:
+        _check_int("value_batch_size", value_batch_size, 1, " or None (the whole rollout)")
     if target_kl is not None and (not _is_number(target_kl) or target_kl <= 0):
         raise ValueError(f"target_kl must be None (no step-size safeguard) or a number > 0, got {target_kl!r}")
     if rollout_buffer_class is not None and not (
