@@ -47,9 +47,8 @@ def make(env="CartPole-v1", **kwargs) -> REINFORCE:
 )
 def test_value_fit_leaves_the_policy_unchanged(policy, env, policy_kwargs):
     """The value passes lower the value loss and change only value-only parameters: the policy's output is identical."""
-    model = REINFORCE(
-        policy, make_vec_env(env, n_envs=2, seed=0), n_steps=32, n_value_epochs=10, seed=0, policy_kwargs=policy_kwargs
-    )
+    fit = dict(n_value_epochs=10, value_batch_size=16)
+    model = REINFORCE(policy, make_vec_env(env, n_envs=2, seed=0), n_steps=32, seed=0, policy_kwargs=policy_kwargs, **fit)
     collect(model)
     data = rollout_data(model)
     with th.no_grad():
