@@ -77,6 +77,14 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
             "4envs_n1_fit5_kl02_lr1e-2": cfg(OLD_CARTPOLE, n_steps=1, **FIT, target_kl=0.02, learning_rate=1e-2),
             "1env_fit5_kl02": cfg(OLD_CARTPOLE, n_envs=1, n_steps=1, **FIT, target_kl=0.02),
             "1env_fit5_kl02_lr1e-2": cfg(OLD_CARTPOLE, n_envs=1, n_steps=1, **FIT, target_kl=0.02, learning_rate=1e-2),
+            # The best of these at the budget of the zoo entry (the main job trains for all of it: under 30 s), and
+            # with the learning rate decayed to 0 over it
+            "1env_fit5_kl02_lr1e-2_50k": cfg(
+                OLD_CARTPOLE, n_envs=1, n_steps=1, **FIT, target_kl=0.02, learning_rate=1e-2, n_timesteps=50_000
+            ),
+            "1env_fit5_kl02_lin1e-2_50k": cfg(
+                OLD_CARTPOLE, n_envs=1, n_steps=1, **FIT, target_kl=0.02, learning_rate="lin_1e-2", n_timesteps=50_000
+            ),
             # Around the best so far (fit5_kl02_lr1e-2): without the KL limit, a tighter one, more value passes, more lr
             "fit5_lr1e-2": cfg(OLD_CARTPOLE, **FIT, learning_rate=1e-2),
             "fit5_kl01_lr1e-2": cfg(OLD_CARTPOLE, **FIT, target_kl=0.01, learning_rate=1e-2),
@@ -215,6 +223,11 @@ def table(rows: list[dict[str, str]], threshold: float) -> str:
     return "\n".join(lines)
 
 
+def _budget(config: dict[str, Any], default: int) -> int:
+    """A config's own ``n_timesteps`` if it has one (as a zoo entry), else the env's budget."""
+    return int(config.get("n_timesteps", default))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", required=True, choices=sorted(ENVS))
@@ -230,7 +243,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown --configs {unknown} for {args.env}; choose from {sorted(configs)}")
     jobs = {
-        (f"{args.env}/{name}", seed): (run, (args.env, name, configs[name], seed, budget, eval_freq))
+        (f"{args.env}/{name}", seed): (run, (args.env, name, configs[name], seed, _budget(configs[name], budget), eval_freq))
         for name in names
         for seed in args.seeds
     }
