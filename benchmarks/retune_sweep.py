@@ -85,6 +85,19 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
             "1env_fit5_kl02_lin1e-2_50k": cfg(
                 OLD_CARTPOLE, n_envs=1, n_steps=1, **FIT, target_kl=0.02, learning_rate="lin_1e-2", n_timesteps=50_000
             ),
+            # Held closer (KL 0.01), or with a faster-fitted value baseline
+            "1env_fit5_kl01_lin1e-2_50k": cfg(
+                OLD_CARTPOLE, n_envs=1, n_steps=1, **FIT, target_kl=0.01, learning_rate="lin_1e-2", n_timesteps=50_000
+            ),
+            "1env_fit10_vf3e-3_kl02_lin1e-2_50k": cfg(
+                OLD_CARTPOLE,
+                n_envs=1,
+                n_steps=1,
+                **{**FIT, "n_value_epochs": 10, "vf_learning_rate": 3e-3},
+                target_kl=0.02,
+                learning_rate="lin_1e-2",
+                n_timesteps=50_000,
+            ),
             # Around the best so far (fit5_kl02_lr1e-2): without the KL limit, a tighter one, more value passes, more lr
             "fit5_lr1e-2": cfg(OLD_CARTPOLE, **FIT, learning_rate=1e-2),
             "fit5_kl01_lr1e-2": cfg(OLD_CARTPOLE, **FIT, target_kl=0.01, learning_rate=1e-2),
@@ -95,6 +108,7 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
             # value fit's options spelled out: none, whole-rollout passes (the default), minibatches of 64
             "defaults_fit0": dict(n_value_epochs=0),
             "defaults_fit5_full": dict(n_value_epochs=5, value_batch_size=None, vf_learning_rate=1e-3),
+            "defaults_fit3_full": dict(n_value_epochs=3, value_batch_size=None, vf_learning_rate=1e-3),
             "defaults_fit10_full": dict(n_value_epochs=10, value_batch_size=None, vf_learning_rate=1e-3),
             "defaults_fit5_b64": dict(n_value_epochs=5, value_batch_size=64, vf_learning_rate=1e-3),
         },
@@ -120,6 +134,13 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
             "16envs_fit5": cfg(OLD_CARTPOLE, n_envs=16, gamma=0.999, **FIT),
             "16envs_fit5_kl02": cfg(OLD_CARTPOLE, n_envs=16, gamma=0.999, **FIT, target_kl=0.02),
             "8envs_norm_fit5_kl02": cfg(OLD_CARTPOLE, n_envs=8, gamma=0.999, normalize=True, **FIT, target_kl=0.02),
+            # 16 envs completing their episodes make about 60 updates per 1M steps: one episode per env per update instead
+            "4envs_n1_norm_fit5_kl02_lr3e-3": cfg(
+                OLD_CARTPOLE, n_steps=1, gamma=0.99, normalize=True, **FIT, target_kl=0.02, learning_rate=3e-3
+            ),
+            "4envs_n1_norm_fit5_kl02_lr1e-3": cfg(
+                OLD_CARTPOLE, n_steps=1, gamma=0.99, normalize=True, **FIT, target_kl=0.02, learning_rate=1e-3
+            ),
         },
     ),
     "Pendulum-v1": (

@@ -142,7 +142,7 @@ class REINFORCE(OnPolicyAlgorithm):
         vf_coef: float = 0.5,
         max_grad_norm: float | None = None,
         vf_learning_rate: float | Schedule = 1e-3,
-        n_value_epochs: int = 5,
+        n_value_epochs: int = 3,
         value_batch_size: int | None = None,
         target_kl: float | None = None,
         use_sde: bool = False,
