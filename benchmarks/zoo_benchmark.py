@@ -199,7 +199,7 @@ def curves(env_id: str, labels: list[str], seeds: list[int], key: str) -> dict[s
             path = os.path.join(CURVES, f"{env_id}_{label}_{seed}.npz")
             if os.path.exists(path):
                 data = np.load(path)
-                found.setdefault(f"{label} ({key[:5]}.)", []).append((data["timesteps"], data[key]))
+                found.setdefault(label, []).append((data["timesteps"], data[key]))
     return found
 
 
