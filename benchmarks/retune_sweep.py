@@ -57,6 +57,8 @@ def cfg(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
 
 
 SDE = dict(use_sde=True, policy_kwargs="dict(log_std_init=-2, ortho_init=False)")
+FIT10 = {**FIT, "n_value_epochs": 10}
+PENDULUM_1EP = cfg(OLD_CARTPOLE, n_envs=1, n_steps=1, gamma=0.9, normalize=True, **FIT10, target_kl=0.01)
 
 # env -> (threshold, random policy's score, budget, evaluation period, {config name: hyperparameters})
 ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
@@ -156,27 +158,8 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
                 OLD_CARTPOLE, n_envs=1, n_steps=1, gamma=0.95, learning_rate=1e-3, normalize=True, **SDE, **FIT, target_kl=0.02
             ),
             # One 200-step episode per update, larger steps held back by target_kl
-            "1env_norm_sde_g9_fit10_lr1e-2_kl01": cfg(
-                OLD_CARTPOLE,
-                n_envs=1,
-                n_steps=1,
-                gamma=0.9,
-                learning_rate=1e-2,
-                normalize=True,
-                **SDE,
-                **{**FIT, "n_value_epochs": 10},
-                target_kl=0.01,
-            ),
-            "1env_norm_g9_fit10_lr3e-3_kl01": cfg(
-                OLD_CARTPOLE,
-                n_envs=1,
-                n_steps=1,
-                gamma=0.9,
-                learning_rate=3e-3,
-                normalize=True,
-                **{**FIT, "n_value_epochs": 10},
-                target_kl=0.01,
-            ),
+            "1env_norm_sde_g9_fit10_lr1e-2_kl01": cfg(PENDULUM_1EP, learning_rate=1e-2, **SDE),
+            "1env_norm_g9_fit10_lr3e-3_kl01": cfg(PENDULUM_1EP, learning_rate=3e-3),
         },
     ),
 }
