@@ -354,8 +354,8 @@ class REINFORCE(OnPolicyAlgorithm):
 
         new_obs, rewards, dones, infos = env.step(clipped_actions)
         self.num_timesteps += env.num_envs
-        for key, array in new_obs.items() if isinstance(new_obs, dict) else [("", new_obs)]:
-            _check_finite(f"observation{key and f' {key!r}'}", array, step=self.num_timesteps)
+        for key, array in new_obs.items() if isinstance(new_obs, dict) else [(None, new_obs)]:
+            _check_finite("observation" if key is None else f"observation {key!r}", array, step=self.num_timesteps)
         callback.update_locals(locals())
         if not callback.on_step():
             return False
@@ -393,29 +393,33 @@ class REINFORCE(OnPolicyAlgorithm):
         """
         Fill the buffer's ``values`` (the baseline b(s_t) that each weight subtracts: 0, the batch mean or V(s) as it is
         before this rollout's update), ``advantages = returns - values`` and ``log_probs`` (the behaviour policy's;
-        kept for steps carried from the previous rollout), in one batch, as SB3's buffer means them.
+        kept for steps carried from the previous rollout), in one batch, as SB3's buffer means them. Steps that no
+        update will use (discarded after their env's last episode) get 0.
         """
-        n_rows, n_envs = buffer.pos, buffer.n_envs
-        flat = lambda array: array[:n_rows].reshape(n_rows * n_envs, *array.shape[2:])  # noqa: E731
+        n_rows = buffer.pos
+        valid = buffer.valid[:n_rows]
+        used = valid if self.rollout_mode != "carry" else np.ones_like(valid)  # carried steps need their log-probs
+        pick = lambda array: array[:n_rows][used]  # noqa: E731  (the used steps, time-major)
         observations = buffer.observations
-        obs = {key: flat(value) for key, value in observations.items()} if isinstance(observations, dict) else None
-        obs = flat(observations) if obs is None else obs
-        actions = th.as_tensor(flat(buffer.actions).astype(np.float32, copy=False), device=self.device)
+        obs = {key: pick(value) for key, value in observations.items()} if isinstance(observations, dict) else None
+        obs = pick(observations) if obs is None else obs
+        actions = th.as_tensor(pick(buffer.actions).astype(np.float32, copy=False), device=self.device)
         if isinstance(self.action_space, spaces.Discrete):
             actions = actions.long().flatten()
         masks = getattr(buffer, "action_masks", None)
         with th.no_grad():
             values, log_prob, _ = self._evaluate(
-                obs_as_tensor(obs, self.device), actions, masks if masks is None else flat(masks)
+                obs_as_tensor(obs, self.device), actions, masks if masks is None else pick(masks)
             )  # type: ignore[arg-type]
         returns = buffer.returns[:n_rows]
         if self.baseline == "value":
-            buffer.values[:n_rows] = values.cpu().numpy().reshape(n_rows, n_envs)  # type: ignore[union-attr]
+            buffer.values[:n_rows] = 0.0
+            buffer.values[:n_rows][used] = values.cpu().numpy()  # type: ignore[union-attr]
         else:
-            valid = buffer.valid[:n_rows]
             buffer.values[:n_rows] = returns[valid].mean() if self.baseline == "mean" and valid.any() else 0.0
-        new = slice(buffer.n_rows_carried_in, n_rows)
-        buffer.log_probs[new] = log_prob.cpu().numpy().reshape(n_rows, n_envs)[new]
+        log_probs = np.zeros(valid.shape, dtype=np.float32)
+        log_probs[used] = log_prob.cpu().numpy()
+        buffer.log_probs[buffer.n_rows_carried_in : n_rows] = log_probs[buffer.n_rows_carried_in :]
         buffer.advantages[:n_rows] = returns - buffer.values[:n_rows]
 
     def train(self) -> None:
@@ -456,8 +460,9 @@ class REINFORCE(OnPolicyAlgorithm):
         self.logger.record("train/batch_size", len(data.returns))
         self.logger.record("train/policy_loss", policy_loss.item())
         self.logger.record("train/entropy_loss", entropy_loss.item())
-        self.logger.record("train/kl", kl)
-        self.logger.record("train/step_scale", step_scale)
+        if kl is not None:
+            self.logger.record("train/kl", kl)
+            self.logger.record("train/step_scale", step_scale)
         if values is not None:
             self.logger.record("train/value_loss", value_loss.item())
             self.logger.record(
@@ -492,13 +497,16 @@ class REINFORCE(OnPolicyAlgorithm):
 
     def _limit_step(
         self, observations: Any, actions: th.Tensor, action_masks: Any, old_log_prob: th.Tensor, before: list[th.Tensor]
-    ) -> tuple[float, float]:
+    ) -> tuple[float | None, float]:
         """
         Shrink the policy's step, keeping its direction, until the KL is within ``target_kl`` (halving it at most
-        ``MAX_BACKTRACKS`` times; undone if it never is). Changes the policy's parameters only. Return (KL, step scale).
+        ``MAX_BACKTRACKS`` times; undone if it never is). Changes the policy's parameters only. Return (KL, step scale);
+        without ``target_kl`` nothing is measured (KL ``None``).
         """
+        if self.target_kl is None:
+            return None, 1.0
         kl = self._policy_kl(observations, actions, action_masks, old_log_prob)
-        if self.target_kl is None or kl <= self.target_kl:
+        if kl <= self.target_kl:
             return kl, 1.0
         steps = [p.detach() - p0 for p, p0 in zip(self._policy_parameters, before, strict=True)]
         scale = 1.0
@@ -608,7 +616,7 @@ def _check_finite(what: str, array: np.ndarray, step: int | None = None) -> None
     rollout's, (steps, n_envs, ...)), its env and its step, before anything is trained on it. ``step``: the env step of
     a single step's values (``None``: ``array`` is a rollout). Integer arrays (images) are always finite.
     """
-    if array.dtype.kind != "f" or np.isfinite(array).all():
+    if array.dtype.kind != "f" or np.isfinite(array).all():  # the common case: one vectorized pass
         return
     index = np.unravel_index(np.flatnonzero(~np.isfinite(array))[0], array.shape)
     where = f"env {index[0]} at env step {step}" if step is not None else f"env {index[1]} at step {index[0]} of the rollout"
