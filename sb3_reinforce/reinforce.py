@@ -233,7 +233,13 @@ class REINFORCE(OnPolicyAlgorithm):
         self.value_optimizer = th.optim.Adam(self._value_parameters, lr=self.vf_lr_schedule(1.0))
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "value_optimizer", "_value_parameters", "_policy_parameters"]
+        return [
+            *super()._excluded_save_params(),
+            "value_optimizer",
+            "_value_parameters",
+            "_policy_parameters",
+            "_rollout_forward",
+        ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         state_dicts, variables = super()._get_torch_save_params()
@@ -407,10 +413,10 @@ class REINFORCE(OnPolicyAlgorithm):
         if isinstance(self.action_space, spaces.Discrete):
             actions = actions.long().flatten()
         masks = getattr(buffer, "action_masks", None)
-        with th.no_grad():
-            values, log_prob, _ = self._evaluate(
-                obs_as_tensor(obs, self.device), actions, masks if masks is None else pick(masks)
-            )  # type: ignore[arg-type]
+        # With the gradient: train() reuses this forward pass (the parameters do not change before it), see _forward
+        outputs = self._evaluate(obs_as_tensor(obs, self.device), actions, masks if masks is None else pick(masks))  # type: ignore[arg-type]
+        self._rollout_forward = (outputs, np.cumsum(used.ravel()) - 1, self._n_updates)
+        values, log_prob = (None if outputs[0] is None else outputs[0].detach()), outputs[1].detach()
         returns = buffer.returns[:n_rows]
         if self.baseline == "value":
             buffer.values[:n_rows] = 0.0
@@ -435,7 +441,7 @@ class REINFORCE(OnPolicyAlgorithm):
             actions = actions.long().flatten()
 
         masks = getattr(data, "action_masks", None)
-        values, log_prob, entropy = self._evaluate(data.observations, actions, masks)
+        values, log_prob, entropy = self._forward(data.observations, actions, masks)
         weights = self._policy_weights(data.advantages)
         policy_loss = -(weights * log_prob).mean()
         entropy_loss = -th.mean(-log_prob) if entropy is None else -th.mean(entropy)
@@ -478,6 +484,21 @@ class REINFORCE(OnPolicyAlgorithm):
         if self.normalize_advantage and len(advantages) > 1:
             return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         return advantages
+
+    def _forward(self, observations: Any, actions: th.Tensor, action_masks: Any) -> tuple[th.Tensor | None, th.Tensor, Any]:
+        """
+        Values, log-probabilities and entropies of the rollout's transitions in ``get()``'s order, with the gradient:
+        taken from the batched pass of ``_compute_baseline`` when no update has happened since, else computed.
+        """
+        cached, self._rollout_forward = getattr(self, "_rollout_forward", None), None
+        buffer = self.rollout_buffer
+        if cached is None or cached[2] != self._n_updates or not buffer.generator_ready:
+            return self._evaluate(observations, actions, action_masks)
+        outputs, position, _ = cached
+        n_rows = buffer.pos
+        env, row = np.divmod(buffer._indices, n_rows)  # get() lays the steps out env by env
+        order = th.as_tensor(position[row * buffer.n_envs + env], device=self.device)
+        return tuple(None if output is None else output[order] for output in outputs)  # type: ignore[return-value]
 
     def _evaluate(self, observations: Any, actions: th.Tensor, action_masks: Any) -> tuple[th.Tensor | None, th.Tensor, Any]:
         """Values (``None`` without the value baseline: the critic is not run), log-probabilities and entropies."""
