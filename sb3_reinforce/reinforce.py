@@ -349,7 +349,14 @@ class REINFORCE(OnPolicyAlgorithm):
             # Only the actor: the value head is not needed to act, and the buffer's ``values`` and ``log_probs`` are
             # computed in one batch when the rollout ends (_compute_baseline)
             obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
-            actions, extra = self._sample_actions(obs_tensor, env)
+            try:
+                actions, extra = self._sample_actions(obs_tensor, env)
+            except ValueError as error:  # torch's check of the distribution's parameters: name the cause if it is ours
+                observations = self._last_obs.items() if isinstance(self._last_obs, dict) else [(None, self._last_obs)]
+                for key, array in observations:
+                    name = "observation" if key is None else f"observation {key!r}"
+                    _check_finite(name, np.asarray(array), step=self.num_timesteps)  # type: ignore[arg-type]
+                raise error
         actions = actions.reshape((-1, *self.action_space.shape)).cpu().numpy()  # type: ignore[misc]
         clipped_actions = actions
         if isinstance(self.action_space, spaces.Box):
@@ -360,8 +367,6 @@ class REINFORCE(OnPolicyAlgorithm):
 
         new_obs, rewards, dones, infos = env.step(clipped_actions)
         self.num_timesteps += env.num_envs
-        for key, array in new_obs.items() if isinstance(new_obs, dict) else [(None, new_obs)]:
-            _check_finite("observation" if key is None else f"observation {key!r}", array, step=self.num_timesteps)
         callback.update_locals(locals())
         if not callback.on_step():
             return False
