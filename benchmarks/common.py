@@ -1,5 +1,6 @@
 """Shared by the benchmark scripts: train one configuration on one seed and evaluate it on the way."""
 
+import argparse
 import csv
 import os
 import tempfile
@@ -51,6 +52,49 @@ def run_resumable(path: str, fields: list[str], jobs: dict[tuple[str, int], tupl
             writer.writerow(result)
             file.flush()
             print(f"[{i}/{len(futures)}] {result}", flush=True)
+
+
+def sweep_arguments(doc: str, envs: list[str], seeds: list[int]) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """The command line of a sweep script: --env, --configs, --seeds (default ``seeds``), --workers, --report-only."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", required=True, choices=sorted(envs))
+    parser.add_argument("--configs", nargs="+", help="names of the env's configs to run (default: all)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=seeds)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--report-only", action="store_true", help="print the table of the runs already in the CSV file")
+    return parser, parser.parse_args()
+
+
+def run_sweep(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    configs: dict[str, dict[str, Any]],
+    run: Callable,
+    budget: int,
+    eval_freq: int,
+    results: str,
+    fields: list[str],
+) -> list[dict[str, str]]:
+    """
+    Run (resumably, unless ``--report-only``) ``run(env, name, config, seed, budget, eval_freq)`` for the chosen configs
+    of ``args.env`` and seeds, and return the CSV rows of those configs. A config's own ``n_timesteps`` (as in a zoo
+    entry) is its budget.
+    """
+    names = args.configs or list(configs)
+    unknown = sorted(set(names) - set(configs))
+    if unknown:
+        parser.error(f"unknown --configs {unknown} for {args.env}; choose from {sorted(configs)}")
+    jobs = {
+        (f"{args.env}/{name}", seed): (
+            run,
+            (args.env, name, configs[name], seed, int(configs[name].get("n_timesteps", budget)), eval_freq),
+        )
+        for name in names
+        for seed in args.seeds
+    }
+    if not args.report_only:
+        run_resumable(results, fields, jobs, args.workers)
+    return [row for row in load_rows(results) if row["config"] in {f"{args.env}/{name}" for name in names}]
 
 
 def train_and_evaluate(

@@ -16,7 +16,6 @@ benchmarks/results/retune_sweep/<env>/<config>_<seed>.npz; finished runs are ski
 part way starts again).
 """
 
-import argparse
 import os
 import sys
 import time
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import build, load_rows, run_resumable
+from common import build, run_sweep, sweep_arguments
 
 HERE = os.path.dirname(__file__)
 RESULTS = os.path.join(HERE, "results", "retune_sweep.csv")
@@ -227,33 +226,10 @@ def table(rows: list[dict[str, str]], threshold: float) -> str:
     return "\n".join(lines)
 
 
-def _budget(config: dict[str, Any], default: int) -> int:
-    """A config's own ``n_timesteps`` if it has one (as a zoo entry), else the env's budget."""
-    return int(config.get("n_timesteps", default))
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", required=True, choices=sorted(ENVS))
-    parser.add_argument("--configs", nargs="+", help="names of the env's configs to run (default: all)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--report-only", action="store_true", help="print the table of the runs already in the CSV file")
-    args = parser.parse_args()
-
+    parser, args = sweep_arguments(__doc__, list(ENVS), seeds=[0, 1, 2, 3, 4])
     threshold, _, budget, eval_freq, configs = ENVS[args.env]
-    names = args.configs or list(configs)
-    unknown = sorted(set(names) - set(configs))
-    if unknown:
-        parser.error(f"unknown --configs {unknown} for {args.env}; choose from {sorted(configs)}")
-    jobs = {
-        (f"{args.env}/{name}", seed): (run, (args.env, name, configs[name], seed, _budget(configs[name], budget), eval_freq))
-        for name in names
-        for seed in args.seeds
-    }
-    if not args.report_only:
-        run_resumable(RESULTS, FIELDS, jobs, args.workers)
-    rows = [row for row in load_rows(RESULTS) if row["config"] in {f"{args.env}/{name}" for name in names}]
+    rows = run_sweep(parser, args, configs, run, budget, eval_freq, RESULTS, FIELDS)
     print(f"{args.env}: budget {budget:,} env steps, evaluated every {eval_freq:,} on 10 episodes (stochastic, deterministic)")
     print(table(rows, threshold))
 

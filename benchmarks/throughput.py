@@ -273,7 +273,10 @@ def returns_timing(sizes: list[int], loop_sizes: list[int], repetitions: int) ->
 
 
 def fill_buffer(model: REINFORCE, n_transitions: int, rng: np.random.Generator) -> None:
-    """Fill the rollout buffer with ``n_transitions`` random CartPole-like transitions and compute their returns."""
+    """
+    Fill the rollout buffer with ``n_transitions`` random CartPole-like transitions and compute their returns. The
+    rollout's batched forward pass (``_compute_baseline``) is left out, so ``train()`` does its own: what is timed.
+    """
     buffer, n_envs = model.rollout_buffer, model.n_envs
     buffer.start_rollout()
     unused = th.zeros(n_envs)

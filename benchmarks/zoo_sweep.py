@@ -10,14 +10,13 @@ Results are appended to benchmarks/results/zoo_sweep.csv (finished runs are skip
 the chosen env is printed in markdown.
 """
 
-import argparse
 import os
 import sys
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
 from cartpole_sweep import GROUPS as CARTPOLE_GROUPS
-from common import load_rows, run_resumable, steps_table, train_and_evaluate
+from common import run_sweep, steps_table, sweep_arguments, train_and_evaluate
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "zoo_sweep.csv")
 FIELDS = ["env", "config", "seed", "steps", "final_eval", "best_eval", "seconds"]
@@ -124,27 +123,9 @@ def run(env_id: str, name: str, config: dict[str, Any], seed: int, budget: int, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", required=True, choices=sorted(ENVS))
-    parser.add_argument("--configs", nargs="+", help="names of the env's configs to run (default: all)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--report-only", action="store_true", help="print the table of the runs already in the CSV file")
-    args = parser.parse_args()
-
+    parser, args = sweep_arguments(__doc__, list(ENVS), seeds=[0, 1, 2])
     threshold, budget, eval_freq, configs = ENVS[args.env]
-    names = args.configs or list(configs)
-    unknown = sorted(set(names) - set(configs))
-    if unknown:
-        parser.error(f"unknown --configs {unknown} for {args.env}; choose from {sorted(configs)}")
-    jobs = {
-        (f"{args.env}/{name}", seed): (run, (args.env, name, configs[name], seed, budget, eval_freq))
-        for name in names
-        for seed in args.seeds
-    }
-    if not args.report_only:
-        run_resumable(RESULTS, FIELDS, jobs, args.workers)
-    rows = [row for row in load_rows(RESULTS) if row["config"] in {f"{args.env}/{name}" for name in names}]
+    rows = run_sweep(parser, args, configs, run, budget, eval_freq, RESULTS, FIELDS)
     print(f"{args.env}: budget {budget:,} env steps, evaluated every {eval_freq:,}, stop at {threshold:g}")
     print(steps_table(rows, threshold))
 

@@ -114,8 +114,7 @@ class EpisodeBufferMixin:
         ends[:-1] = self.episode_starts[1:n_rows] > 0
         rewards = self.rewards[:n_rows].astype(np.float64)
         rewards[-1] += self.gamma * last_values
-        self.returns[:n_rows] = discounted_returns(rewards, ends, self.gamma)
-        self.advantages[:n_rows] = self.returns[:n_rows]
+        self.returns[:n_rows] = discounted_returns(rewards, ends, self.gamma)  # advantages: REINFORCE._compute_baseline
         self._carried = None
         self.valid[:n_rows] &= np.arange(n_rows)[:, None] < episode_end[None, :]
 

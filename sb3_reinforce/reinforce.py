@@ -457,7 +457,7 @@ class REINFORCE(OnPolicyAlgorithm):
 
         if not th.isfinite(loss):
             raise ValueError(f"non-finite loss ({loss.item()}): training stopped before the parameters changed")
-        before = [p.detach().clone() for p in self._policy_parameters]
+        before = [p.detach().clone() for p in self._policy_parameters] if self.target_kl is not None else []
         self.policy.optimizer.zero_grad()
         loss.backward()
         if self.max_grad_norm is not None:
@@ -527,7 +527,7 @@ class REINFORCE(OnPolicyAlgorithm):
         """
         Shrink the policy's step, keeping its direction, until the KL is within ``target_kl`` (halving it at most
         ``MAX_BACKTRACKS`` times; undone if it never is). Changes the policy's parameters only. Return (KL, step scale);
-        without ``target_kl`` nothing is measured (KL ``None``).
+        without ``target_kl`` nothing is measured (KL ``None``) and ``before`` (the parameters before the step) is empty.
         """
         if self.target_kl is None:
             return None, 1.0
