@@ -5,7 +5,9 @@ of episodes, against the exact gradient.
 
     python benchmarks/estimator_variance.py
 
-Prints the markdown table of docs/estimator.md.
+Prints the markdown tables of docs/estimator.md: the variance per baseline, then how the batch mean taken over a group
+of k episodes (its own episode included) differs from the leave-one-out mean (on the terminating MDP, reward-to-go,
+and on a sequence MDP scored at the end of fixed-length episodes), from 32 rollouts of 2048 episodes as in the tests.
 """
 
 import argparse
@@ -16,21 +18,33 @@ import numpy as np
 import torch as th
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from finite_mdp import FiniteMDP, FiniteMDPVecEnv, expected_gradient, fit_value_before_weights, reinforce_gradients
-from test_estimator import MDPS
+from finite_mdp import (
+    FiniteMDP,
+    FiniteMDPVecEnv,
+    compare,
+    expected_gradient,
+    fit_value_before_weights,
+    group_mean_baseline,
+    reinforce_gradients,
+)
+from test_estimator import GROUP_SIZE, MDPS, N_ROLLOUTS, SEQUENCE, make_model
 
+import sb3_reinforce.reinforce
 from sb3_reinforce import REINFORCE
 
 VARIANTS = {
-    # name: (baseline, normalize_advantage, value head set to the exact V^pi, value fit: None, "after" or "before")
-    "none (plain REINFORCE)": ("none", False, False, None),
-    "mean (batch mean return)": ("mean", False, False, None),
-    "value, held at its random initialization": ("value", False, False, None),
-    "value, set to the exact V^pi": ("value", False, True, None),
-    "value, fitted after each rollout's weights (n_value_epochs=5)": ("value", False, False, "after"),
-    "value, fitted on each rollout before its weights (wrong order)": ("value", False, False, "before"),
-    "none + standardized (classic recipe)": ("none", True, False, None),
-    "value (exact V^pi) + standardized": ("value", True, True, None),
+    # name: (baseline, normalize_advantage, value head set to the exact V^pi, value fit: None, "after" or "before",
+    # group size: None or the envs per group, sharing their start state)
+    "none (plain REINFORCE)": ("none", False, False, None, None),
+    "mean (batch mean return)": ("mean", False, False, None, None),
+    "loo (leave-one-out: the other episodes of the batch)": ("loo", False, False, None, None),
+    f"loo, groups of {GROUP_SIZE} sharing their start state (RLOO)": ("loo", False, False, None, GROUP_SIZE),
+    "value, held at its random initialization": ("value", False, False, None, None),
+    "value, set to the exact V^pi": ("value", False, True, None, None),
+    "value, fitted after each rollout's weights (n_value_epochs=5)": ("value", False, False, "after", None),
+    "value, fitted on each rollout before its weights (wrong order)": ("value", False, False, "before", None),
+    "none + standardized (classic recipe)": ("none", True, False, None, None),
+    "value (exact V^pi) + standardized": ("value", True, True, None, None),
 }
 # The value fit of the "fitted" rows: V is tabular here (linear in the one-hot state), so a large step size is safe
 FIT = dict(n_value_epochs=5, vf_learning_rate=0.05, value_batch_size=64)
@@ -45,10 +59,10 @@ def exact_values(model: REINFORCE, mdp: FiniteMDP) -> np.ndarray:
 
 
 def measure(name: str, episodes: int, estimates: int, seed: int, reward_offset: float) -> dict[str, float]:
-    baseline, normalize, exact_value, fit = VARIANTS[name]
+    baseline, normalize, exact_value, fit, group_size = VARIANTS[name]
     terminating = MDPS["terminating"]
     mdp = FiniteMDP(terminating.transitions, terminating.rewards + reward_offset, terminating.initial)
-    env = FiniteMDPVecEnv(mdp, episodes, seed=seed)
+    env = FiniteMDPVecEnv(mdp, episodes, seed=seed, group_size=group_size)
     model = REINFORCE(
         "MlpPolicy",
         env,
@@ -83,6 +97,29 @@ def measure(name: str, episodes: int, estimates: int, seed: int, reward_offset: 
     )
 
 
+def mean_against_leave_one_out(mdp: FiniteMDP, seed: int) -> dict[str, tuple[float, float, float]]:
+    """
+    Per baseline (the leave-one-out mean over groups of GROUP_SIZE, and the batch mean over each group, own episode
+    included): max |z| against the exact gradient, cosine, and norm / exact norm, on 32 rollouts of 2048 episodes.
+    """
+    results = {}
+    for name, function in (("loo", None), ("mean over the group", group_mean_baseline)):
+        model, env = make_model(mdp, 1.0, "loo", seed=seed, group_size=GROUP_SIZE)
+        if function is not None:
+            sb3_reinforce.reinforce.leave_one_out_baseline = function  # type: ignore[assignment]
+        try:
+            exact, _ = expected_gradient(model, mdp)
+            estimates = reinforce_gradients(model, env, N_ROLLOUTS)
+        finally:
+            sb3_reinforce.reinforce.leave_one_out_baseline = LEAVE_ONE_OUT
+        max_z, cosine = compare(estimates, exact)
+        results[name] = (max_z, cosine, float(np.linalg.norm(estimates.mean(axis=0)) / np.linalg.norm(exact)))
+    return results
+
+
+LEAVE_ONE_OUT = sb3_reinforce.reinforce.leave_one_out_baseline
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--episodes", type=int, default=64, help="episodes per gradient estimate")
@@ -97,6 +134,12 @@ def main() -> None:
     for name in VARIANTS:
         r = measure(name, args.episodes, args.estimates, args.seed, args.reward_offset)
         print(f"| {name} | {r['variance']:.4g} | {r['relative']:.3g} | {r['cosine']:.4f} | {r['scale']:.3g} |")
+    print(f"\nGroups of {GROUP_SIZE} sharing their start state, gamma = 1, {N_ROLLOUTS} rollouts of 2048 episodes.\n")
+    print("| MDP | baseline | max abs z-score | cosine to exact | norm / exact |")
+    print("|---|---|---|---|---|")
+    for label, mdp in (("terminating (reward-to-go)", MDPS["terminating"]), ("sequence (scored at the end)", SEQUENCE)):
+        for name, (max_z, cosine, scale) in mean_against_leave_one_out(mdp, args.seed).items():
+            print(f"| {label} | {name} | {max_z:.2f} | {cosine:.5f} | {scale:.3f} |")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 import os
 
+from sb3_reinforce.groups import SharedStarts, make_grouped_vec_env
 from sb3_reinforce.maskable import MaskableREINFORCE
 from sb3_reinforce.reinforce import REINFORCE
 
@@ -8,4 +9,4 @@ version_file = os.path.join(os.path.dirname(__file__), "version.txt")
 with open(version_file) as file_handler:
     __version__ = file_handler.read().strip()
 
-__all__ = ["REINFORCE", "MaskableREINFORCE", "__version__"]
+__all__ = ["REINFORCE", "MaskableREINFORCE", "SharedStarts", "__version__", "make_grouped_vec_env"]

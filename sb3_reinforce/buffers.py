@@ -17,6 +17,8 @@ class EpisodeBufferMixin:
 
     - ``add`` doubles the storage when it is full, so a rollout can run on until its episodes end;
     - ``valid`` marks, per step and env, the transitions the next update uses;
+    - ``episode_steps`` holds each transition's step index in its episode (0 at its first step, counted across
+      rollouts), and ``groups`` what the algorithm records for the leave-one-out baseline (see ``REINFORCE``);
     - ``finish_rollout`` computes the Monte Carlo returns and marks each env's steps after its last
       completed episode as unused; ``carry_over`` keeps them for the start of the next rollout;
     - ``get`` yields the valid transitions only.
@@ -36,16 +38,21 @@ class EpisodeBufferMixin:
     advantages: np.ndarray
     episode_starts: np.ndarray
     valid: np.ndarray
+    episode_steps: np.ndarray
+    groups: np.ndarray
     n_rows_carried_in: int
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._carried: dict[str, Any] | None = None
+        self._next_episode_step: np.ndarray | None = None  # per env: the step index of its next transition
         super().__init__(*args, **kwargs)
 
     def reset(self) -> None:
         """Empty the buffer, forgetting any steps kept for the next rollout."""
         super().reset()  # type: ignore[misc]
         self.valid = np.zeros((self.buffer_size, self.n_envs), dtype=bool)
+        self.episode_steps = np.zeros((self.buffer_size, self.n_envs), dtype=np.int64)
+        self.groups = np.full((self.buffer_size, self.n_envs), None, dtype=object)
         self._carried = None
         self.n_rows_carried_in = 0
 
@@ -79,6 +86,11 @@ class EpisodeBufferMixin:
         self.valid[self.pos] = True
         super().add(*args, **kwargs)  # type: ignore[misc]
         self.full = False  # the storage grows on demand: never "full"
+        row = self.pos - 1
+        if self._next_episode_step is None:
+            self._next_episode_step = np.zeros(self.n_envs, dtype=np.int64)
+        self.episode_steps[row] = np.where(self.episode_starts[row] > 0, 0, self._next_episode_step)
+        self._next_episode_step = self.episode_steps[row] + 1
 
     def _time_arrays(self) -> dict[str, Any]:
         """Every array (or dict of arrays) indexed by time step first."""

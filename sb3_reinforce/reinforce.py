@@ -20,10 +20,11 @@ from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
 from sb3_reinforce.buffers import DictReinforceRolloutBuffer, EpisodeBufferMixin, ReinforceRolloutBuffer, episode_buffer_class
+from sb3_reinforce.returns import leave_one_out_baseline
 
 SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
 
-BASELINES = ("none", "mean", "value")
+BASELINES = ("none", "mean", "value", "loo")
 ROLLOUT_MODES = ("discard", "carry", "bootstrap")
 # Length of the episode-completion phase when neither ``max_completion_steps`` nor the env's time limit sets it
 DEFAULT_MAX_COMPLETION_STEPS = 1000
@@ -57,9 +58,14 @@ class REINFORCE(OnPolicyAlgorithm):
         ``total_timesteps`` by up to a rollout's length (see ``learn``).
     :param gamma: Discount factor, in [0, 1]
     :param baseline: What is subtracted from the return to form the weight ``w_t`` of ``log pi(a_t | s_t)``:
-        ``"none"`` (plain REINFORCE), ``"mean"`` (the mean return of the batch) or ``"value"`` (a state-value
-        function learned on the Monte Carlo returns by the policy's value head, with ``vf_coef``).
-        Without ``"value"`` no value loss is computed and the value head is not trained.
+        ``"none"`` (plain REINFORCE), ``"mean"`` (the mean return of the batch), ``"value"`` (a state-value
+        function learned on the Monte Carlo returns by the policy's value head, with ``vf_coef``) or ``"loo"``
+        (leave-one-out: the mean return, from the same step of their episode, of the other episodes of the rollout
+        that lasted that long; with groups, of the other episodes of its group. An episode's group is the
+        ``info["group"]`` (any hashable) of its last step, as with ``info["is_success"]``; episodes without one form
+        one group. With several samples per prompt or start state in one group, this is RLOO; see
+        ``sb3_reinforce.make_grouped_vec_env``). Without ``"value"`` no value loss is computed and the value head is
+        not trained.
     :param normalize_advantage: Whether to standardize the weights ``w_t`` over the batch (zero mean,
         unit variance), as in the classic "standardized reward-to-go" recipe
     :param rollout_mode: How the rollout ends.
@@ -382,6 +388,8 @@ class REINFORCE(OnPolicyAlgorithm):
                 rewards[truncated] += self.gamma * self._predict_values(terminal_obs)
         unused = th.zeros(env.num_envs)  # values and log-probabilities: filled when the rollout ends, see above
         rollout_buffer.add(self._last_obs, actions, rewards, self._last_episode_starts, unused, unused, **extra)  # type: ignore[arg-type]
+        if self.baseline == "loo":  # an episode's group is read from its last step's info (see _episode_groups)
+            rollout_buffer.groups[rollout_buffer.pos - 1] = [info.get("group") for info in infos]
         self._last_obs = new_obs  # type: ignore[assignment]
         self._last_episode_starts = dones
         return True
@@ -402,10 +410,10 @@ class REINFORCE(OnPolicyAlgorithm):
 
     def _compute_baseline(self, buffer: EpisodeBufferMixin) -> None:
         """
-        Fill the buffer's ``values`` (the baseline b(s_t) that each weight subtracts: 0, the batch mean or V(s) as it is
-        before this rollout's update), ``advantages = returns - values`` and ``log_probs`` (the behaviour policy's;
-        kept for steps carried from the previous rollout), in one batch, as SB3's buffer means them. Steps that no
-        update will use (discarded after their env's last episode) get 0.
+        Fill the buffer's ``values`` (the baseline b(s_t) that each weight subtracts: 0, the batch mean, the other
+        episodes' mean or V(s) as it is before this rollout's update), ``advantages = returns - values`` and
+        ``log_probs`` (the behaviour policy's; kept for steps carried from the previous rollout), in one batch, as SB3's
+        buffer means them. Steps that no update will use (discarded after their env's last episode) get 0.
         """
         n_rows = buffer.pos
         valid = buffer.valid[:n_rows]
@@ -426,6 +434,12 @@ class REINFORCE(OnPolicyAlgorithm):
         if self.baseline == "value":
             buffer.values[:n_rows] = 0.0
             buffer.values[:n_rows][used] = values.cpu().numpy()  # type: ignore[union-attr]
+        elif self.baseline == "loo":
+            buffer.values[:n_rows] = 0.0
+            groups = _episode_groups(buffer.groups[:n_rows], buffer.episode_starts[:n_rows])
+            buffer.values[:n_rows][valid] = leave_one_out_baseline(
+                returns[valid], buffer.episode_steps[:n_rows][valid], groups[valid]
+            )
         else:
             buffer.values[:n_rows] = returns[valid].mean() if self.baseline == "mean" and valid.any() else 0.0
         log_probs = np.zeros(valid.shape, dtype=np.float32)
@@ -627,6 +641,24 @@ def _select(observations: Any, mask: Any) -> Any:
     if isinstance(observations, dict):
         return {key: value[mask] for key, value in observations.items()}
     return observations[mask]
+
+
+def _episode_groups(groups: np.ndarray, episode_starts: np.ndarray) -> np.ndarray:
+    """
+    Integer codes, time-major like the buffer, of each transition's episode group: the ``info["group"]`` recorded at the
+    episode's last step in the rollout (``None`` where there was none). Equal groups get equal codes.
+    """
+    starts = episode_starts.T > 0  # env-major: each env's transitions in order
+    starts[:, 0] = True  # an env's first transition begins its first episode in the rollout
+    flat_starts = starts.ravel()
+    episode = np.cumsum(flat_starts) - 1
+    last_steps = np.append(np.flatnonzero(flat_starts)[1:] - 1, flat_starts.size - 1)
+    codes: dict[Any, int] = {}
+    try:
+        episode_codes = np.array([codes.setdefault(group, len(codes)) for group in groups.T.ravel()[last_steps]])
+    except TypeError as error:
+        raise ValueError(f"info['group'] must be hashable (it names an episode's group for baseline='loo'): {error}") from None
+    return episode_codes[episode].reshape(starts.shape).T
 
 
 def _stack(observations: list[Any]) -> Any:

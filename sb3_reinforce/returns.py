@@ -61,3 +61,24 @@ def _returns_1d(rewards: np.ndarray, ends: np.ndarray, gamma: float) -> np.ndarr
         returns[start:stop][runs_on] += gamma ** (size - steps[runs_on]) * next_return
         next_return = returns[start]  # only read by steps whose episode continues into this block
     return returns
+
+
+def leave_one_out_baseline(returns: np.ndarray, episode_steps: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """
+    The leave-one-out baseline of each transition: the mean return, from the same step of their episode, of the *other*
+    episodes of its group that lasted that long (0 where there is none). For a reward given only at the end of
+    fixed-length episodes (``gamma=1``) it is RLOO's: the mean score of the group's other samples.
+
+    :param returns: Return of each transition, shape (N,)
+    :param episode_steps: Step index of each transition in its episode (0 at the episode's first step), shape (N,)
+    :param groups: Integer group of each transition's episode, shape (N,). An episode contributes at most one transition
+        per (group, step), so the sum over the others is the sum over the (group, step) cell minus its own return.
+    :return: The baseline, float64, shape (N,)
+    """
+    returns = np.asarray(returns, dtype=np.float64)
+    cells = np.asarray(groups, dtype=np.int64) * (int(np.max(episode_steps, initial=0)) + 1) + episode_steps
+    _, cell = np.unique(cells, return_inverse=True)
+    sums = np.bincount(cell, weights=returns)[cell]
+    counts = np.bincount(cell)[cell]
+    others = np.maximum(counts - 1, 1)
+    return np.where(counts > 1, (sums - returns) / others, 0.0)

@@ -54,7 +54,7 @@ def sample_reinforce_params(trial: Any, n_actions: int, n_envs: int, additional_
         "n_steps": trial.suggest_categorical("n_steps", [1, 8, 32, 128, 512]),
         "one_minus_gamma": trial.suggest_float("one_minus_gamma", 0.0001, 0.1, log=True),
         "learning_rate": trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True),
-        "baseline": trial.suggest_categorical("baseline", ["none", "mean", "value"]),
+        "baseline": trial.suggest_categorical("baseline", ["none", "mean", "value", "loo"]),
         "normalize_advantage": trial.suggest_categorical("normalize_advantage", [True, False]),
         "ent_coef": trial.suggest_float("ent_coef", 1e-8, 0.01, log=True),
         "net_arch": trial.suggest_categorical("net_arch", ["tiny", "small", "medium"]),

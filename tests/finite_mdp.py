@@ -40,6 +40,30 @@ class FiniteMDP:
         rewards = rng.normal(size=(n_states, n_actions))
         return cls(np.concatenate([moves, p_terminate], axis=2), rewards, rng.dirichlet(np.ones(n_states)), time_limit)
 
+    @classmethod
+    def sequence(cls, seed: int, length: int = 3, width: int = 2, n_actions: int = 3) -> "FiniteMDP":
+        """
+        Fixed-length episodes with a reward only at their end, as when a sequence is scored once it is written: states
+        are ``length`` layers of ``width``, each step moves to the next layer, and the last layer's step is rewarded
+        and terminates. With gamma 1 every step's return is the episode's score.
+        """
+        rng = np.random.default_rng(seed)
+        n_states = length * width
+        transitions = np.zeros((n_states, n_actions, n_states + 1))
+        rewards = np.zeros((n_states, n_actions))
+        for layer in range(length):
+            rows = slice(layer * width, (layer + 1) * width)
+            if layer + 1 < length:
+                transitions[rows, :, (layer + 1) * width : (layer + 2) * width] = rng.dirichlet(
+                    np.ones(width), (width, n_actions)
+                )
+            else:
+                transitions[rows, :, n_states] = 1.0
+                rewards[rows] = rng.normal(size=(width, n_actions)) + 2.0  # positive scores, as text metrics
+        initial = np.zeros(n_states)
+        initial[:width] = rng.dirichlet(np.ones(width))
+        return cls(transitions, rewards, initial)
+
     @property
     def n_states(self) -> int:
         return self.rewards.shape[0]
@@ -50,9 +74,15 @@ class FiniteMDP:
 
 
 class FiniteMDPVecEnv(VecEnv):
-    """``n_envs`` copies of a ``FiniteMDP``, simulated together in numpy, with SB3's VecEnv conventions."""
+    """
+    ``n_envs`` copies of a ``FiniteMDP``, simulated together in numpy, with SB3's VecEnv conventions.
 
-    def __init__(self, mdp: FiniteMDP, n_envs: int, seed: int = 0):
+    With ``group_size``, each block of ``group_size`` envs is a group: its episodes end with ``info["group"]`` = the
+    block's index, and ``reset()`` starts the block's envs from one shared initial state (the automatic resets after an
+    episode's end draw independent ones).
+    """
+
+    def __init__(self, mdp: FiniteMDP, n_envs: int, seed: int = 0, group_size: int | None = None):
         observation_space = spaces.Box(0.0, 1.0, shape=(mdp.n_states,), dtype=np.float32)
         super().__init__(n_envs, observation_space, spaces.Discrete(mdp.n_actions))
         self.mdp = mdp
@@ -60,6 +90,7 @@ class FiniteMDPVecEnv(VecEnv):
         self.states = np.zeros(n_envs, dtype=np.int64)
         self.elapsed = np.zeros(n_envs, dtype=np.int64)
         self.cumulative = np.cumsum(mdp.transitions, axis=2)
+        self.group_size = group_size
 
     def _obs(self, states: np.ndarray) -> np.ndarray:
         return np.eye(self.mdp.n_states, dtype=np.float32)[states]
@@ -68,7 +99,12 @@ class FiniteMDPVecEnv(VecEnv):
         return self.rng.choice(self.mdp.n_states, size=n, p=self.mdp.initial)
 
     def reset(self) -> np.ndarray:
-        self.states = self._initial_states(self.num_envs)
+        if self.group_size is None:
+            self.states = self._initial_states(self.num_envs)
+        else:
+            self.states = np.repeat(self._initial_states(-(-self.num_envs // self.group_size)), self.group_size)[
+                : self.num_envs
+            ]
         self.elapsed[:] = 0
         return self._obs(self.states)
 
@@ -88,6 +124,8 @@ class FiniteMDPVecEnv(VecEnv):
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         for i in np.flatnonzero(dones):
             infos[i] = {"terminal_observation": terminal_obs[i], "TimeLimit.truncated": bool(truncated[i])}
+            if self.group_size is not None:
+                infos[i]["group"] = i // self.group_size
         next_states[dones] = self._initial_states(int(dones.sum()))
         self.elapsed[dones] = 0
         self.states = next_states
@@ -222,6 +260,15 @@ def compare(estimates: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     z_scores = (mean - target) / np.maximum(standard_error, 1e-12)
     cosine = mean @ target / (np.linalg.norm(mean) * np.linalg.norm(target))
     return float(np.abs(z_scores).max()), float(cosine)
+
+
+def group_mean_baseline(returns: np.ndarray, episode_steps: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """
+    The ``"mean"`` baseline taken over each group instead of the batch: the mean return of all the group's transitions,
+    the episode's own included. A stand-in for ``leave_one_out_baseline`` (same arguments) in the power checks.
+    """
+    _, group = np.unique(groups, return_inverse=True)
+    return (np.bincount(group, weights=returns) / np.bincount(group))[group]
 
 
 def fit_value_before_weights(model: REINFORCE) -> None:

@@ -13,6 +13,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_reinforce import REINFORCE
+from test_returns_property import RUN, TERMINATED, ScriptedEnv
 
 EPISODE = 64
 
@@ -58,7 +59,7 @@ class Snapshot(BaseCallback):
             self.expected_log_probs = self.model.policy.get_distribution(observations).log_prob(actions).numpy()
 
 
-@pytest.mark.parametrize("baseline", ["value", "mean", "none"])
+@pytest.mark.parametrize("baseline", ["value", "mean", "none", "loo"])
 @pytest.mark.parametrize("gamma", [1.0, 0.99])
 @pytest.mark.parametrize("episodes", [1, 3])
 def test_fields_mean_what_sb3_means(baseline, gamma, episodes):
@@ -74,10 +75,12 @@ def test_fields_mean_what_sb3_means(baseline, gamma, episodes):
     assert fields["returns"].shape == (episodes * EPISODE, 1)
     expected_returns = np.tile(gamma ** np.arange(EPISODE - 1, -1, -1), episodes)[:, None]
     np.testing.assert_allclose(fields["returns"], expected_returns, rtol=1e-6)
-    expected_values = {"value": 1.0, "mean": expected_returns.mean(), "none": 0.0}[baseline]
+    # "loo": each episode's baseline is the others' return at the same step: the same episode, so all the returns
+    expected_loo = expected_returns if episodes > 1 else 0.0  # a lone episode has no other: 0
+    expected_values = {"value": 1.0, "mean": expected_returns.mean(), "none": 0.0, "loo": expected_loo}[baseline]
     np.testing.assert_allclose(fields["values"], expected_values, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(fields["advantages"], expected_returns - expected_values, rtol=1e-5, atol=1e-6)
-    if gamma == 1.0 and baseline != "none":
+    if gamma == 1.0 and baseline != "none" and (baseline, episodes) != ("loo", 1):
         np.testing.assert_allclose(fields["advantages"], 0.0, atol=1e-6)  # SB3's convention: returns - values
     np.testing.assert_allclose(fields["log_probs"].ravel(), snapshot.expected_log_probs, rtol=1e-5, atol=1e-6)
 
@@ -97,6 +100,58 @@ def test_carried_steps_keep_their_behaviour_log_probs():
     assert model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
     assert buffer.n_rows_carried_in == len(carried)
     np.testing.assert_array_equal(buffer.log_probs[: len(carried)], carried)
+
+
+def leave_one_out_rollouts(scripts: list, grouped: bool, n_rollouts: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(returns, values) of the used steps, time-major per env, of ``n_rollouts`` rollouts of ``baseline="loo"``."""
+    env = DummyVecEnv([lambda i=i, s=script: ScriptedEnv(s, i, grouped) for i, script in enumerate(scripts)])
+    model = REINFORCE("MlpPolicy", env, baseline="loo", n_steps=1, gamma=1.0, seed=0)
+    _, callback = model._setup_learn(10_000)
+    rollouts = []
+    for _ in range(n_rollouts):
+        assert model.collect_rollouts(env, callback, model.rollout_buffer, model.n_steps)
+        buffer = model.rollout_buffer
+        valid = buffer.valid[: buffer.pos]
+        rollouts.append(
+            tuple([column[valid[:, i]] for i, column in enumerate(a[: buffer.pos].T)] for a in (buffer.returns, buffer.values))
+        )
+        model.train()
+    return rollouts
+
+
+def test_leave_one_out_pairs_the_same_step_of_each_episode():
+    """
+    Env 0's episodes last 3 steps, env 1's 7 (reward 1 per step). In the first rollout env 0 starts a second episode
+    while env 1 completes its own (discarded); in the second its 2 remaining steps are paired with the steps of the same
+    index (1 and 2) of env 1's episode, not with its first two.
+    """
+    scripts = [[(1.0, RUN)] * 2 + [(1.0, TERMINATED)], [(1.0, RUN)] * 6 + [(1.0, TERMINATED)]]
+    (returns_0, values_0), (returns_1, values_1) = leave_one_out_rollouts(scripts, grouped=False, n_rollouts=2)
+    np.testing.assert_allclose(returns_0[0], [3, 2, 1])
+    np.testing.assert_allclose(values_0[0], [7, 6, 5])  # env 1's return at steps 0, 1, 2 of its episode
+    np.testing.assert_allclose(values_0[1], [3, 2, 1, 0, 0, 0, 0])  # env 0's; nobody else lasts 4 steps
+    np.testing.assert_allclose(returns_1[0], [2, 1])
+    np.testing.assert_allclose(values_1[0], [6, 5])
+    np.testing.assert_allclose(values_1[1], [0, 2, 1, 0, 0, 0, 0])
+
+
+def test_leave_one_out_groups_and_errors():
+    """Grouped by info["group"] (env index % 2): env 1 is alone in its group, so its baseline is 0."""
+    scripts = [[(1.0, RUN), (1.0, TERMINATED)], [(5.0, RUN), (1.0, TERMINATED)], [(3.0, RUN), (3.0, TERMINATED)]]
+    [(returns, values)] = leave_one_out_rollouts(scripts, grouped=True, n_rollouts=1)
+    np.testing.assert_allclose([column.tolist() for column in returns], [[2, 1], [6, 1], [6, 3]])
+    np.testing.assert_allclose([column.tolist() for column in values], [[6, 3], [0, 0], [2, 1]])
+    [(_, values)] = leave_one_out_rollouts(scripts, grouped=False, n_rollouts=1)
+    np.testing.assert_allclose([column.tolist() for column in values], [[6, 2], [4, 2], [4, 1]])
+
+    class Unhashable(ScriptedEnv):
+        def step(self, action):
+            observation, reward, terminated, truncated, _ = super().step(action)
+            return observation, reward, terminated, truncated, {"group": [self.index]}
+
+    model = REINFORCE("MlpPolicy", DummyVecEnv([lambda: Unhashable(scripts[0], 0)]), baseline="loo", n_steps=1)
+    with pytest.raises(ValueError, match=r"info\['group'\] must be hashable"):
+        model.learn(2)
 
 
 def parameters_and_optimizer(model: REINFORCE) -> tuple[dict, dict]:

@@ -9,7 +9,16 @@ import pytest
 import torch as th
 
 import sb3_reinforce.buffers
-from finite_mdp import FiniteMDP, FiniteMDPVecEnv, compare, expected_gradient, fit_value_before_weights, reinforce_gradients
+import sb3_reinforce.reinforce
+from finite_mdp import (
+    FiniteMDP,
+    FiniteMDPVecEnv,
+    compare,
+    expected_gradient,
+    fit_value_before_weights,
+    group_mean_baseline,
+    reinforce_gradients,
+)
 from stable_baselines3.common.vec_env import VecEnv
 from sb3_reinforce import REINFORCE
 
@@ -22,12 +31,14 @@ MDPS = {
     "terminating": FiniteMDP.random(seed=0, n_states=4, n_actions=3, terminate=0.25),
     "time_limit": FiniteMDP.random(seed=1, n_states=5, n_actions=2, terminate=0.1, time_limit=6),
 }
+SEQUENCE = FiniteMDP.sequence(seed=4)  # fixed-length episodes scored at their end, as generated text
+GROUP_SIZE = 4
 
 
 def make_model(
-    mdp: FiniteMDP, gamma: float, baseline: str, n_steps: int = 1, seed: int = 0, **kwargs
+    mdp: FiniteMDP, gamma: float, baseline: str, n_steps: int = 1, seed: int = 0, group_size: int | None = None, **kwargs
 ) -> tuple[REINFORCE, VecEnv]:
-    env = FiniteMDPVecEnv(mdp, N_ENVS, seed=seed)
+    env = FiniteMDPVecEnv(mdp, N_ENVS, seed=seed, group_size=group_size)
     hyperparams = dict(
         n_steps=n_steps,
         gamma=gamma,
@@ -49,7 +60,7 @@ def make_model(
 
 @pytest.mark.parametrize("mdp_name", list(MDPS))
 @pytest.mark.parametrize("gamma", [1.0, 0.9])
-@pytest.mark.parametrize("baseline", ["none", "mean", "value"])
+@pytest.mark.parametrize("baseline", ["none", "mean", "value", "loo"])
 def test_unbiased_against_exact_gradient(mdp_name, gamma, baseline):
     """
     The mean gradient over independent rollouts matches the exact expectation of the loss's gradient: for gamma = 1 the
@@ -117,6 +128,43 @@ def test_value_fit_on_the_same_returns_first():
     fit_value_before_weights(model)
     surrogate, _ = expected_gradient(model, mdp)
     max_z, cosine = compare(reinforce_gradients(model, env, N_ROLLOUTS), surrogate)
+    assert max_z < MAX_Z and cosine > MIN_COSINE, (max_z, cosine)
+
+
+# The leave-one-out baseline with groups: blocks of GROUP_SIZE envs start from a shared state (reset) and name their
+# group in the last info, so each episode's baseline is the mean return of the other episodes of its group (RLOO).
+
+
+@pytest.mark.parametrize(
+    "mdp_name,gamma,n_steps",
+    [("terminating", 1.0, 1), ("terminating", 0.9, 4), ("time_limit", 1.0, 4), ("sequence", 1.0, 1)],
+)
+def test_leave_one_out_with_groups(mdp_name, gamma, n_steps):
+    """
+    Unbiased with groups of 4: with n_steps=1, one episode per env from the group's shared start state; with n_steps=4,
+    several episodes per env (the later ones from independent starts), the group's episodes of the same env included.
+    """
+    mdp = SEQUENCE if mdp_name == "sequence" else MDPS[mdp_name]
+    model, env = make_model(mdp, gamma, "loo", n_steps=n_steps, group_size=GROUP_SIZE)
+    surrogate, _ = expected_gradient(model, mdp)
+    max_z, cosine = compare(reinforce_gradients(model, env, N_ROLLOUTS), surrogate)
+    assert max_z < MAX_Z and cosine > MIN_COSINE, (max_z, cosine)
+
+
+def test_mean_over_a_group_is_leave_one_out_scaled(monkeypatch):
+    """
+    The "mean" baseline over a group of k episodes includes each episode's own return. For a score given at the end
+    of fixed-length episodes (gamma 1), ``R_i - mean_group = (1 - 1/k) (R_i - mean_others)``: exactly the leave-one-out
+    weights scaled by 0.75 here. The z-test rejects it (biased by -25%), the cosine cannot see it, and rescaled by
+    1 / (1 - 1/k) it passes. docs/estimator.md measures what the own episode's other steps add on reward-to-go.
+    """
+    model, env = make_model(SEQUENCE, 1.0, "loo", group_size=GROUP_SIZE)
+    surrogate, _ = expected_gradient(model, SEQUENCE)
+    monkeypatch.setattr(sb3_reinforce.reinforce, "leave_one_out_baseline", group_mean_baseline)
+    estimates = reinforce_gradients(model, env, N_ROLLOUTS)
+    max_z, cosine = compare(estimates, surrogate)
+    assert max_z > 2 * MAX_Z and cosine > MIN_COSINE, (max_z, cosine)
+    max_z, cosine = compare(estimates / (1 - 1 / GROUP_SIZE), surrogate)
     assert max_z < MAX_Z and cosine > MIN_COSINE, (max_z, cosine)
 
 

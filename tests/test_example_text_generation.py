@@ -119,13 +119,16 @@ def test_masks_on_random_walks():
 def test_script_end_to_end(tmp_path, capsys):
     output_dir = str(tmp_path / "text_generation")
     runs = tg.main(
-        ["--timesteps", "512", "--seeds", "0", "--output-dir", output_dir, "--eval-samples", "2", "--random-samples", "500"]
+        ["--timesteps", "512", "--seeds", "0", "1", "--output-dir", output_dir, "--eval-samples", "2"]
+        + ["--random-samples", "500", "--workers", "1"]
     )
-    assert set(runs) == {"REINFORCE", "MaskableREINFORCE"}
+    assert set(runs) == set(tg.VARIANTS) and all(len(label_runs) == 2 for label_runs in runs.values())
     assert os.path.getsize(os.path.join(output_dir, "learning_curve.png")) > 0
     with open(os.path.join(output_dir, "results.md")) as file:
         report = file.read()
-    for row in ("| random sampling |", "| random sampling, grammar mask |", "| REINFORCE (free) |", "| MaskableREINFORCE"):
+    rows = ["| random sampling |", "| random sampling, grammar mask |", "| REINFORCE, RLOO (free) |"]
+    rows += ["| MaskableREINFORCE, value baseline (grammar mask) |", "two-sided p = "]
+    for row in rows:
         assert row in report
     assert "| method | held-out success (sampled) |" in capsys.readouterr().out
 
@@ -138,6 +141,8 @@ def test_script_end_to_end(tmp_path, capsys):
         (["--timesteps", "100"], "--timesteps must be at least"),
         (["--seeds", "-1"], "non-negative integer seed"),
         (["--eval-samples", "0"], "positive integer"),
+        (["--workers", "0"], "positive integer"),
+        (["--variants", "PPO"], "invalid choice"),
     ],
 )
 def test_bad_arguments(argv, message, capsys):

@@ -48,7 +48,9 @@ class CheckActions(BaseCallback):
 
 
 @pytest.mark.parametrize("space", list(ENVS))
-@pytest.mark.parametrize("rollout_mode,baseline", [("discard", "value"), ("carry", "mean"), ("bootstrap", "value")])
+@pytest.mark.parametrize(
+    "rollout_mode,baseline", [("discard", "value"), ("carry", "mean"), ("bootstrap", "value"), ("discard", "loo")]
+)
 def test_never_takes_invalid_actions(space, rollout_mode, baseline):
     env = make_vec_env(ENVS[space], n_envs=2, seed=0)
     model = MaskableREINFORCE("MlpPolicy", env, n_steps=8, rollout_mode=rollout_mode, baseline=baseline, seed=0)

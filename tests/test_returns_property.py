@@ -22,11 +22,12 @@ RUN, TERMINATED, TRUNCATED = 0, 1, 2
 class ScriptedEnv(gym.Env):
     """
     Cycles through a script of (reward, end) steps whatever the actions. The observation is (t, env index), t the
-    absolute step count (never reset), so each transition of a batch can be traced back to the script.
+    absolute step count (never reset), so each transition of a batch can be traced back to the script. If ``grouped``,
+    episodes end with ``info["group"]`` = env index % 2 (for ``baseline="loo"``).
     """
 
-    def __init__(self, script: list[tuple[float, int]], index: int):
-        self.script, self.index, self.t = script, index, 0
+    def __init__(self, script: list[tuple[float, int]], index: int, grouped: bool = False):
+        self.script, self.index, self.t, self.grouped = script, index, 0, grouped
         self.observation_space = spaces.Box(0, 1e6, shape=(2,), dtype=np.float32)
         self.action_space = spaces.Discrete(2)
 
@@ -40,7 +41,13 @@ class ScriptedEnv(gym.Env):
     def step(self, action):
         reward, end = self.script[self.t % len(self.script)]
         self.t += 1
-        return self._obs(), reward, end == TERMINATED, end == TRUNCATED, {}
+        return (
+            self._obs(),
+            reward,
+            end == TERMINATED,
+            end == TRUNCATED,
+            {"group": self.index % 2} if end and self.grouped else {},
+        )
 
 
 def script_strategy(max_length: int = 12) -> st.SearchStrategy:
@@ -52,7 +59,7 @@ def script_strategy(max_length: int = 12) -> st.SearchStrategy:
 @st.composite
 def settings_strategy(draw):
     rollout_mode = draw(st.sampled_from(["discard", "carry", "bootstrap"]))
-    baseline = "value" if rollout_mode == "bootstrap" else draw(st.sampled_from(["none", "mean", "value"]))
+    baseline = "value" if rollout_mode == "bootstrap" else draw(st.sampled_from(["none", "mean", "value", "loo"]))
     return dict(
         n_steps=draw(st.integers(1, 6)),
         gamma=draw(st.sampled_from([0.0, 1.0]) | st.floats(0, 1)),
@@ -90,10 +97,37 @@ def brute_force(model: REINFORCE, scripts: list, steps: np.ndarray, envs: np.nda
     return np.array(returns)
 
 
+def leave_one_out(scripts: list, steps: np.ndarray, envs: np.ndarray, returns: np.ndarray, grouped: bool) -> np.ndarray:
+    """
+    Brute force: the mean return of the other episodes of the batch at the same step of their episode, among those of
+    the same group (if ``grouped``, env index % 2 for an episode that ended in the batch, None for one the rollout cut).
+    """
+    episode_start, index = [], []
+    for t, env in zip(steps, envs, strict=True):
+        start = t
+        while start > 0 and scripts[env][(start - 1) % len(scripts[env])][1] == RUN:
+            start -= 1
+        episode_start.append(start)
+        index.append(t - start)
+    episode = list(zip(envs, episode_start, strict=True))
+    last = {key: max(t for t, k in zip(steps, episode, strict=True) if k == key) for key in set(episode)}
+    ended = {key: scripts[key[0]][last[key] % len(scripts[key[0]])][1] != RUN for key in last}
+    group = {key: key[0] % 2 if grouped and ended[key] else None for key in last}
+    baseline = []
+    for i, key in enumerate(episode):
+        others = [
+            returns[j]
+            for j, other in enumerate(episode)
+            if other != key and group[other] == group[key] and index[j] == index[i]
+        ]
+        baseline.append(np.mean(others) if others else 0.0)
+    return np.array(baseline)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scripts=st.lists(script_strategy(), min_size=1, max_size=3), hyperparams=settings_strategy())
-def test_train_consumes_exact_returns_and_weights(scripts, hyperparams):
-    env = DummyVecEnv([lambda i=i, s=script: ScriptedEnv(s, i) for i, script in enumerate(scripts)])
+@given(scripts=st.lists(script_strategy(), min_size=1, max_size=3), hyperparams=settings_strategy(), grouped=st.booleans())
+def test_train_consumes_exact_returns_and_weights(scripts, hyperparams, grouped):
+    env = DummyVecEnv([lambda i=i, s=script: ScriptedEnv(s, i, grouped) for i, script in enumerate(scripts)])
     # vf_coef=0 and no value fit: V stays what we query
     model = REINFORCE("MlpPolicy", env, vf_coef=0.0, n_value_epochs=0, seed=0, **hyperparams)
     batches, consumed = [], []
@@ -122,6 +156,8 @@ def test_train_consumes_exact_returns_and_weights(scripts, hyperparams):
                 expected = expected - model.policy.predict_values(batch.observations).flatten().numpy()
         elif model.baseline == "mean":
             expected = expected - expected.mean()
+        elif model.baseline == "loo":
+            expected = expected - leave_one_out(scripts, steps, envs, expected, grouped)
         if model.normalize_advantage and len(expected) > 1:
             # Standardizing nearly equal weights magnifies float32 rounding by 1/std: compare before the division
             scale = expected.std(ddof=1) + 1e-8
