@@ -32,6 +32,7 @@ what limits held-out success.
 import argparse
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,7 +47,7 @@ from stable_baselines3.common.utils import set_random_seed
 from torch import nn
 
 from examples.common import CurveCallback, markdown_table, mean_std, plot_curves, write_report
-from sb3_reinforce import REINFORCE, MaskableREINFORCE
+from sb3_reinforce import REINFORCE, MaskableREINFORCE, make_grouped_vec_env
 
 # Vocabulary. Actions are the 13 tokens the policy writes; the observation adds ``=`` (end of the prompt) and padding.
 TOKENS = "0123456789+-*"
@@ -306,44 +307,50 @@ class TokenGRUExtractor(BaseFeaturesExtractor):
         return th.cat([last, remaining, prompt], dim=1)
 
 
-# Variants: label -> (algorithm class, whether the grammar masks are used)
-VARIANTS: dict[str, tuple[type[REINFORCE], bool]] = {
-    "REINFORCE": (REINFORCE, False),
-    "MaskableREINFORCE": (MaskableREINFORCE, True),
+# Variants: label -> (algorithm class, whether the grammar masks are used, baseline)
+VARIANTS: dict[str, tuple[type[REINFORCE], bool, str]] = {
+    "REINFORCE, value baseline": (REINFORCE, False, "value"),
+    "REINFORCE, RLOO": (REINFORCE, False, "loo"),
+    "MaskableREINFORCE, value baseline": (MaskableREINFORCE, True, "value"),
+    "MaskableREINFORCE, RLOO": (MaskableREINFORCE, True, "loo"),
 }
 N_ENVS = 64
+GROUP_SIZE = 8  # RLOO: samples per prompt in one update (N_ENVS // GROUP_SIZE prompts per update)
 
 
-def make_model(algorithm: type[REINFORCE], seed: int, length: int = DEFAULT_LENGTH) -> REINFORCE:
+def make_model(algorithm: type[REINFORCE], seed: int, baseline: str = "loo", length: int = DEFAULT_LENGTH) -> REINFORCE:
     """
     A (Maskable)REINFORCE model on ``N_ENVS`` copies of the env with the training targets.
 
     ``gamma=1``: the only reward is the sequence's score at its end, so every step is credited with it undiscounted.
     ``n_steps=length``: every episode lasts exactly ``length`` steps, so one rollout is ``N_ENVS`` whole sequences and
-    one update follows each batch of them. The value baseline ``V(prompt, prefix)`` learns how promising a prefix is
-    for its target, which tells good tokens from lucky ones better than the batch mean; a small entropy bonus keeps the
-    policy sampling alternatives until it has found how to hit targets exactly.
-
-    Measured here: with 3 seeds and 250,000 steps, 64 envs with ``learning_rate=5e-3, ent_coef=0.03`` reached the same
-    held-out success as 32 envs with ``3e-3, 0.01`` (14% masked, 4% free) in half the time (fewer, larger policy
-    calls per env step). In one-seed trials of 500,000 steps, ``ent_coef=0.03`` beat 0.01 (held-out 19% against 11%
-    masked, 18% against 6% free); in an earlier version of the task, 16 envs with ``1e-2`` and ``ent_coef=0.003``
-    collapsed to expressions worth 0 for every target.
+    one update follows each batch of them. With ``baseline="loo"`` the envs come in groups of ``GROUP_SIZE`` that
+    share each prompt (``make_grouped_vec_env``), and each sample's baseline is the mean score of the other samples of
+    its prompt: RLOO. With ``baseline="value"``, ``V(prompt, prefix)`` is learned instead, on independent prompts. A
+    small entropy bonus keeps the policy sampling alternatives until it has found how to hit targets exactly.
     """
-    env = make_vec_env(ArithmeticExpressionEnv, n_envs=N_ENVS, seed=seed, env_kwargs={"length": length})
+    env_kwargs = {"length": length}
+    if baseline == "loo":
+        env = make_grouped_vec_env(ArithmeticExpressionEnv, N_ENVS // GROUP_SIZE, GROUP_SIZE, seed=seed, env_kwargs=env_kwargs)
+    else:
+        env = make_vec_env(ArithmeticExpressionEnv, n_envs=N_ENVS, seed=seed, env_kwargs=env_kwargs)
     policy_kwargs = {"features_extractor_class": TokenGRUExtractor, "net_arch": {"pi": [64], "vf": [64]}}
     return algorithm(
         "MlpPolicy",
         env,
-        learning_rate=5e-3,
+        learning_rate=LEARNING_RATE,
         n_steps=length,
         gamma=1.0,
-        baseline="value",
+        baseline=baseline,
         ent_coef=0.03,
         policy_kwargs=policy_kwargs,
         seed=seed,
         device="cpu",
     )
+
+
+LEARNING_RATE = 1e-2
+REWARD_TEXT = "1 on success, up to 0.5 for a well-formed near miss (right digits, close value), 0 if malformed."
 
 
 def sample_expressions(
@@ -401,9 +408,10 @@ def success_and_reward(
 
 def train_variant(label: str, seed: int, timesteps: int, eval_freq: int, final_samples: int) -> dict[str, Any]:
     """Train one variant with one seed; return its learning curve and its final held-out and training-target scores."""
-    algorithm, masked = VARIANTS[label]
+    th.set_num_threads(1)  # a small GRU: more threads cost more than they bring
+    algorithm, masked, baseline = VARIANTS[label]
     set_random_seed(seed)
-    model = make_model(algorithm, seed)
+    model = make_model(algorithm, seed, baseline)
     curve = CurveCallback(lambda m: success_and_reward(m, HELD_OUT_TARGETS, 16, masked)[0], eval_freq)
     start = time.time()
     model.learn(timesteps, callback=curve)
@@ -418,7 +426,7 @@ def train_variant(label: str, seed: int, timesteps: int, eval_freq: int, final_s
         for target, tokens, value in zip(batch_targets, sequences, values, strict=True)
     ]
     print(
-        f"{label:18s} seed {seed}: held-out success {held_out[0]:.3f} (greedy {greedy[0]:.3f}), "
+        f"{label:34s} seed {seed}: held-out success {held_out[0]:.3f} (greedy {greedy[0]:.3f}), "
         f"mean reward {held_out[1]:.3f}, training targets {train[0]:.3f}, {seconds:.0f} s"
     )
     return {
@@ -428,7 +436,6 @@ def train_variant(label: str, seed: int, timesteps: int, eval_freq: int, final_s
         "greedy_success": greedy[0],
         "train_success": train[0],
         "seconds": seconds,
-        "model": model,
         "examples": examples,
     }
 
@@ -456,8 +463,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m examples.text_generation", description=__doc__.strip().split("\n\n")[0])
     parser.add_argument("--timesteps", type=_positive_int, default=400_000, help="env steps per run (default: 400000)")
     parser.add_argument(
-        "--seeds", type=_seed, nargs="+", default=[0, 1, 2], help="one run per seed and variant (default: 0 1 2)"
+        "--seeds", type=_seed, nargs="+", default=list(range(10)), help="one run per seed and variant (default: 0-9)"
     )
+    parser.add_argument(
+        "--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), metavar="VARIANT", help="default: all"
+    )
+    parser.add_argument("--workers", type=_positive_int, default=2, help="runs in parallel processes (default: 2)")
     parser.add_argument(
         "--output-dir",
         default=os.path.join("examples", "results", "text_generation"),
@@ -482,6 +493,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 HEADER = (
     "method",
     "held-out success (sampled)",
+    "worst seed",
     "held-out success (greedy)",
     "held-out mean reward",
     "training-target success",
@@ -496,13 +508,14 @@ def result_rows(
     rows = []
     for masked, (success, reward) in random_scores.items():
         label = "random sampling" + (", grammar mask" if masked else "")
-        rows.append([label, f"{success:.5f}", "-", f"{reward:.3f}", "-", f"{args.random_samples} samples"])
+        rows.append([label, f"{success:.5f}", "-", "-", f"{reward:.3f}", "-", f"{args.random_samples} samples"])
     for label, label_runs in runs.items():
         seconds = np.mean([run["seconds"] for run in label_runs])
         rows.append(
             [
                 label + (" (grammar mask)" if VARIANTS[label][1] else " (free)"),
                 mean_std([run["held_out_success"] for run in label_runs], 3),
+                f"{min(run['held_out_success'] for run in label_runs):.3f}",
                 mean_std([run["greedy_success"] for run in label_runs], 3),
                 mean_std([run["held_out_reward"] for run in label_runs], 3),
                 mean_std([run["train_success"] for run in label_runs], 3),
@@ -512,16 +525,44 @@ def result_rows(
     return rows
 
 
+def permutation_test(first: Sequence[float], second: Sequence[float], n_permutations: int = 100_000) -> float:
+    """Two-sided p-value of the difference of the means of two samples (seeds), by random permutations of the labels."""
+    values = np.concatenate([first, second])
+    observed = abs(np.mean(first) - np.mean(second))
+    rng = np.random.default_rng(0)
+    shuffled = np.array([rng.permutation(values) for _ in range(n_permutations)])
+    differences = np.abs(shuffled[:, : len(first)].mean(axis=1) - shuffled[:, len(first) :].mean(axis=1))
+    return float((np.sum(differences >= observed - 1e-12) + 1) / (n_permutations + 1))
+
+
+def comparisons(runs: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Masked against free generation, and RLOO against the value baseline, where both variants were run."""
+    lines = []
+    pairs = [(f"MaskableREINFORCE, {b}", f"REINFORCE, {b}") for b in ("RLOO", "value baseline")]
+    pairs += [(f"{a}, RLOO", f"{a}, value baseline") for a in ("REINFORCE", "MaskableREINFORCE")]
+    for first, second in pairs:
+        if first in runs and second in runs and min(len(runs[first]), len(runs[second])) > 1:
+            a = [run["held_out_success"] for run in runs[first]]
+            b = [run["held_out_success"] for run in runs[second]]
+            lines.append(
+                f"- {first} against {second}: {np.mean(a) - np.mean(b):+.3f} held-out success "
+                f"(permutation test over seeds, two-sided p = {permutation_test(a, b):.2g})"
+            )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
     """Run the example; return each variant's runs (as ``train_variant`` returns them)."""
     args = parse_args(argv)
-    th.set_num_threads(1)  # a small GRU: more threads cost more than they bring
+    th.set_num_threads(1)
     start = time.time()
     eval_freq = max(N_ENVS * DEFAULT_LENGTH, args.timesteps // 25)
-    runs = {
-        label: [train_variant(label, seed, args.timesteps, eval_freq, args.eval_samples) for seed in args.seeds]
-        for label in VARIANTS
-    }
+    jobs = [(label, seed, args.timesteps, eval_freq, args.eval_samples) for label in args.variants for seed in args.seeds]
+    with ProcessPoolExecutor(args.workers) as pool:
+        results = list(pool.map(train_variant, *zip(*jobs, strict=True)))
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in args.variants}
+    for job, result in zip(jobs, results, strict=True):
+        runs[job[0]].append(result)
     random_scores = {masked: random_baseline(HELD_OUT_TARGETS, args.random_samples, masked) for masked in (False, True)}
     table = markdown_table(HEADER, result_rows(runs, random_scores, args))
 
@@ -531,16 +572,19 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
     curves["random sampling"] = [([0, args.timesteps], [random_scores[False][0]] * 2)]
     plot_path = os.path.join(args.output_dir, "learning_curve.png")
     plot_curves(curves, plot_path, "Arithmetic expressions: held-out targets", "success rate (sampled)")
-    examples = ", ".join(f"`{text}`" for text in runs["MaskableREINFORCE"][0]["examples"])
+    first = args.variants[-1]
+    examples = ", ".join(f"`{text}`" for text in runs[first][0]["examples"])
     body = (
         f"Write an arithmetic expression of {DEFAULT_LENGTH} tokens (`{TOKENS}`) that evaluates to the target in the "
         f"prompt; targets {ALL_TARGETS[0]}-{ALL_TARGETS[-1]}, {len(HELD_OUT_TARGETS)} of them held out of training: "
-        f"{', '.join(str(t) for t in HELD_OUT_TARGETS)}. Success: the expression evaluates to the target. Reward: 1 on "
-        "success, up to 0.5 for a well-formed near miss, 0 for a malformed sequence. Sampled: the policy's own sampling "
-        f"({args.eval_samples} sequences per held-out target); greedy: the most likely token at each step (one sequence "
-        "per target). Random sampling: uniform tokens, each sequence scored against every held-out target. "
-        f"Mean +/- std over seeds.\n\n{table}\n\nGreedy expressions of the first masked run on held-out targets: "
-        f"{examples}.\n\nLearning curve: `{plot_path}`. Total run time: {time.time() - start:.0f} s."
+        f"{', '.join(str(t) for t in HELD_OUT_TARGETS)}. Success: the expression evaluates to the target. "
+        f"Reward: {REWARD_TEXT} Sampled: the policy's own sampling ({args.eval_samples} sequences per held-out "
+        "target); greedy: the most likely token at each step (one sequence per target). Random sampling: uniform "
+        "tokens, each sequence scored against every held-out target. RLOO: groups of "
+        f"{GROUP_SIZE} envs share each prompt, each sample's baseline is the mean score of the other {GROUP_SIZE - 1}. "
+        f"Mean +/- std over seeds, and the worst seed.\n\n{table}\n\n" + "\n".join(comparisons(runs)) + "\n\n"
+        f"Greedy expressions of {first}, seed {args.seeds[0]}, on held-out targets: {examples}.\n\n"
+        f"Learning curve: `{plot_path}`. Total run time: {time.time() - start:.0f} s with {args.workers} worker(s)."
     )
     print(write_report(args.output_dir, "Text generation: arithmetic expressions", body, "examples.text_generation", argv))
     return runs
