@@ -17,6 +17,7 @@ part way starts again).
 """
 
 import os
+import shutil
 import sys
 import time
 from typing import Any
@@ -48,6 +49,8 @@ FIELDS = [
 OLD_CARTPOLE = dict(
     n_envs=4, n_steps=32, learning_rate=3e-3, gamma=0.99, baseline="value", normalize_advantage=True, n_value_epochs=0
 )
+# Runs of at least this many env steps save a checkpoint at every evaluation (resumable across sessions)
+LONG_RUN = 1_000_000
 FIT = dict(n_value_epochs=5, vf_learning_rate=1e-3, value_batch_size=64)
 
 
@@ -57,7 +60,21 @@ def cfg(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
 
 SDE = dict(use_sde=True, policy_kwargs="dict(log_std_init=-2, ortho_init=False)")
 FIT10 = {**FIT, "n_value_epochs": 10}
+FIT10_VF3 = {**FIT10, "vf_learning_rate": 3e-3}  # the CartPole-v1 entry's value fit
 PENDULUM_1EP = cfg(OLD_CARTPOLE, n_envs=1, n_steps=1, gamma=0.9, normalize=True, **FIT10, target_kl=0.01)
+MUJOCO_VPG = dict(
+    n_envs=4,
+    n_steps=1000,
+    rollout_mode="bootstrap",
+    learning_rate=3e-4,
+    gamma=0.99,
+    normalize=True,
+    baseline="value",
+    normalize_advantage=True,
+    n_value_epochs=80,
+    vf_learning_rate=1e-3,
+    value_batch_size=None,
+)
 
 # env -> (threshold, random policy's score, budget, evaluation period, {config name: hyperparameters})
 ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
@@ -142,6 +159,10 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
             "4envs_n1_norm_fit5_kl02_lr1e-3": cfg(
                 OLD_CARTPOLE, n_steps=1, gamma=0.99, normalize=True, **FIT, target_kl=0.02, learning_rate=1e-3
             ),
+            # 4 times as many updates at the same step size (one episode each), with the CartPole entry's value fit
+            "1env_n1_norm_fit10_vf3e-3_kl02_lr1e-3": cfg(
+                OLD_CARTPOLE, n_envs=1, n_steps=1, normalize=True, **FIT10_VF3, target_kl=0.02, learning_rate=1e-3
+            ),
         },
     ),
     "Pendulum-v1": (
@@ -161,17 +182,32 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
             "1env_norm_g9_fit10_lr3e-3_kl01": cfg(PENDULUM_1EP, learning_rate=3e-3),
         },
     ),
+    # Spinning Up's VPG recipe: 4,000 steps per update (here 4 envs of 1,000, episodes cut by the rollout bootstrapped
+    # with the value), policy lr 3e-4, the value fitted with 80 whole-batch steps at 1e-3; observations and rewards
+    # normalized as in rl_zoo3's PPO entries
+    "Hopper-v5": (800.0, 12.0, 3_000_000, 100_000, {"vpg_norm": MUJOCO_VPG}),
+    "HalfCheetah-v5": (1500.0, -300.0, 3_000_000, 100_000, {"vpg_norm": MUJOCO_VPG}),
 }
 
 
 def run(env_id: str, name: str, config: dict[str, Any], seed: int, budget: int, eval_freq: int) -> dict[str, Any]:
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.evaluation import evaluate_policy
-    from stable_baselines3.common.vec_env import sync_envs_normalization
+    from stable_baselines3.common.vec_env import VecNormalize, sync_envs_normalization
+
+    from sb3_reinforce import REINFORCE
 
     threshold, random_score = ENVS[env_id][:2]
     model, env, eval_env = build(env_id, config, seed, n_eval_envs=10)  # the 10 evaluation episodes side by side
-    curves: dict[str, list[float]] = {"timesteps": [], "stochastic": [], "deterministic": []}
+    curves: dict[str, list[float]] = {"timesteps": [], "stochastic": [], "deterministic": [], "seconds": []}
+    # A long run saves itself at every evaluation and goes on from there when the sweep is started again
+    partial = os.path.join(CURVES, env_id, f"{name}_{seed}.partial")
+    if os.path.exists(os.path.join(partial, "curves.npz")):
+        curves = {key: list(value) for key, value in np.load(os.path.join(partial, "curves.npz")).items()}
+        if isinstance(env, VecNormalize):
+            env = VecNormalize.load(os.path.join(partial, "vecnormalize.pkl"), env.venv)
+        model = REINFORCE.load(os.path.join(partial, "model.zip"), env=env, device="cpu")
+    start = time.time() - (curves["seconds"][-1] if curves["seconds"] else 0.0)
 
     class Evaluate(BaseCallback):
         def _on_step(self) -> bool:
@@ -181,14 +217,26 @@ def run(env_id: str, name: str, config: dict[str, Any], seed: int, budget: int, 
                 for key, deterministic in (("stochastic", False), ("deterministic", True)):
                     mean, _ = evaluate_policy(self.model, eval_env, n_eval_episodes=10, deterministic=deterministic)
                     curves[key].append(float(mean))
+                curves["seconds"].append(time.time() - start)
+                print(
+                    f"{env_id}/{name} seed {seed}: {self.num_timesteps:,} steps, stochastic "
+                    f"{curves['stochastic'][-1]:.1f}, deterministic {curves['deterministic'][-1]:.1f}",
+                    flush=True,
+                )
+                if budget >= LONG_RUN:
+                    os.makedirs(partial, exist_ok=True)
+                    self.model.save(os.path.join(partial, "model.zip"))
+                    if isinstance(env, VecNormalize):
+                        env.save(os.path.join(partial, "vecnormalize.pkl"))
+                    np.savez(os.path.join(partial, "curves.npz"), **{key: np.array(value) for key, value in curves.items()})
             return True
 
-    start = time.time()
-    model.learn(budget, callback=Evaluate())
+    model.learn(budget - model.num_timesteps, callback=Evaluate(), reset_num_timesteps=False)
     seconds = time.time() - start
     os.makedirs(os.path.join(CURVES, env_id), exist_ok=True)
     np.savez(os.path.join(CURVES, env_id, f"{name}_{seed}.npz"), **{key: np.array(value) for key, value in curves.items()})
-    row: dict[str, Any] = dict(env=env_id, config=f"{env_id}/{name}", seed=seed, seconds=round(seconds, 1))
+    shutil.rmtree(partial, ignore_errors=True)
+    row: dict[str, Any] = dict(env=env_id, config=f"{env_id}/{name}", seed=seed, seconds=round(float(seconds), 1))
     for key, short in (("stochastic", "stoch"), ("deterministic", "det")):
         means, steps = np.array(curves[key]), np.array(curves["timesteps"])
         reached = np.flatnonzero(means >= threshold)

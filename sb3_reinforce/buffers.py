@@ -18,7 +18,7 @@ class EpisodeBufferMixin:
     - ``add`` doubles the storage when it is full, so a rollout can run on until its episodes end;
     - ``valid`` marks, per step and env, the transitions the next update uses;
     - ``episode_steps`` holds each transition's step index in its episode (0 at its first step, counted across
-      rollouts), and ``groups`` what the algorithm records for the leave-one-out baseline (see ``REINFORCE``);
+      rollouts; filled by ``finish_rollout``), and ``groups`` what the algorithm records for the leave-one-out baseline (see ``REINFORCE``);
     - ``finish_rollout`` computes the Monte Carlo returns and marks each env's steps after its last
       completed episode as unused; ``carry_over`` keeps them for the start of the next rollout;
     - ``get`` yields the valid transitions only.
@@ -44,7 +44,7 @@ class EpisodeBufferMixin:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._carried: dict[str, Any] | None = None
-        self._next_episode_step: np.ndarray | None = None  # per env: the step index of its next transition
+        self._next_episode_step: np.ndarray | None = None  # per env: the step index of its next transition (across rollouts)
         super().__init__(*args, **kwargs)
 
     def reset(self) -> None:
@@ -86,11 +86,6 @@ class EpisodeBufferMixin:
         self.valid[self.pos] = True
         super().add(*args, **kwargs)  # type: ignore[misc]
         self.full = False  # the storage grows on demand: never "full"
-        row = self.pos - 1
-        if self._next_episode_step is None:
-            self._next_episode_step = np.zeros(self.n_envs, dtype=np.int64)
-        self.episode_steps[row] = np.where(self.episode_starts[row] > 0, 0, self._next_episode_step)
-        self._next_episode_step = self.episode_steps[row] + 1
 
     def _time_arrays(self) -> dict[str, Any]:
         """Every array (or dict of arrays) indexed by time step first."""
@@ -122,6 +117,7 @@ class EpisodeBufferMixin:
             that step's episode is cut short and bootstrapped, 0 otherwise
         """
         n_rows = self.pos
+        self._index_episode_steps()
         ends = np.ones((n_rows, self.n_envs), dtype=bool)
         ends[:-1] = self.episode_starts[1:n_rows] > 0
         rewards = self.rewards[:n_rows].astype(np.float64)
@@ -129,6 +125,22 @@ class EpisodeBufferMixin:
         self.returns[:n_rows] = discounted_returns(rewards, ends, self.gamma)  # advantages: REINFORCE._compute_baseline
         self._carried = None
         self.valid[:n_rows] &= np.arange(n_rows)[:, None] < episode_end[None, :]
+
+    def _index_episode_steps(self) -> None:
+        """
+        Fill ``episode_steps`` for the rows added in this rollout (the carried ones have theirs): the rows since their
+        episode's start, counted on from the previous rollout where the episode began there (once per rollout).
+        """
+        first, rows = self.n_rows_carried_in, np.arange(self.n_rows_carried_in, self.pos)[:, None]
+        if self._next_episode_step is None:
+            self._next_episode_step = np.zeros(self.n_envs, dtype=np.int64)
+        if first > 0:
+            self._next_episode_step = self.episode_steps[first - 1] + 1
+        last_start = np.maximum.accumulate(np.where(self.episode_starts[first : self.pos] > 0, rows, -1), axis=0)
+        steps = np.where(last_start >= 0, rows - last_start, self._next_episode_step[None, :] + rows - first)
+        self.episode_steps[first : self.pos] = steps
+        if len(steps):
+            self._next_episode_step = steps[-1] + 1
 
     def carry_over(self, episode_end: np.ndarray) -> None:
         """
