@@ -18,7 +18,8 @@ class EpisodeBufferMixin:
     - ``add`` doubles the storage when it is full, so a rollout can run on until its episodes end;
     - ``valid`` marks, per step and env, the transitions the next update uses;
     - ``episode_steps`` holds each transition's step index in its episode (0 at its first step, counted across
-      rollouts; filled by ``finish_rollout``), and ``groups`` what the algorithm records for the leave-one-out baseline (see ``REINFORCE``);
+      rollouts; filled by ``finish_rollout``), and ``groups`` what the algorithm records for the leave-one-out
+      baseline (see ``REINFORCE``);
     - ``finish_rollout`` computes the Monte Carlo returns and marks each env's steps after its last
       completed episode as unused; ``carry_over`` keeps them for the start of the next rollout;
     - ``get`` yields the valid transitions only.

@@ -118,10 +118,8 @@ def test_masks_on_random_walks():
 
 def test_script_end_to_end(tmp_path, capsys):
     output_dir = str(tmp_path / "text_generation")
-    runs = tg.main(
-        ["--timesteps", "512", "--seeds", "0", "1", "--output-dir", output_dir, "--eval-samples", "2"]
-        + ["--random-samples", "500", "--workers", "1"]
-    )
+    arguments = ["--timesteps", "512", "--seeds", "0", "1", "--output-dir", output_dir, "--eval-samples", "2"]
+    runs = tg.main([*arguments, "--random-samples", "500", "--workers", "1"])
     assert set(runs) == set(tg.VARIANTS) and all(len(label_runs) == 2 for label_runs in runs.values())
     assert os.path.getsize(os.path.join(output_dir, "learning_curve.png")) > 0
     with open(os.path.join(output_dir, "results.md")) as file:
