@@ -2,7 +2,7 @@
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -41,11 +41,11 @@ class SharedStarts(gym.Wrapper):
         episode_seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
         return self.env.reset(seed=episode_seed, options=options)
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         observation, reward, terminated, truncated, info = self.env.step(action)
         if terminated or truncated:
             info["group"] = (self.group, self._n_episodes)
-        return observation, float(reward), terminated, truncated, info
+        return observation, reward, terminated, truncated, info
 
 
 def make_grouped_vec_env(
