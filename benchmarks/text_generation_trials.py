@@ -55,6 +55,26 @@ class TiedHead(th.nn.Module):
         return self.project(latent) @ self.embedding.weight[: tg.N_ACTIONS].T + self.bias
 
 
+class JointExtractor(tg.TokenGRUExtractor):
+    """
+    The example's features before ``--factored`` trials: a GRU over the prompt and the written tokens, the remaining
+    count and the prompt's embeddings, which a hidden layer of the policy head can combine into a code of the target.
+    """
+
+    def __init__(self, observation_space: Any, **kwargs: Any):
+        super().__init__(observation_space, **kwargs)
+        self._features_dim = self.gru.hidden_size + self.max_remaining + 1 + self.prompt_length * self.embedding.embedding_dim
+
+    def forward(self, observations: th.Tensor) -> th.Tensor:
+        tokens = observations.long()
+        n_real = (tokens != self.pad).sum(dim=1)
+        outputs, _ = self.gru(self.embedding(tokens))
+        last = outputs[th.arange(len(tokens), device=tokens.device), n_real - 1]
+        remaining = th.nn.functional.one_hot(tokens.shape[1] - n_real, self.max_remaining + 1).float()
+        prompt = self.embedding(tokens[:, : self.prompt_length]).flatten(start_dim=1)
+        return th.cat([last, remaining, prompt], dim=1)
+
+
 def make_model(args: argparse.Namespace) -> REINFORCE:
     env_kwargs = {"length": tg.DEFAULT_LENGTH}
     if args.k > 1:
@@ -64,7 +84,7 @@ def make_model(args: argparse.Namespace) -> REINFORCE:
     else:
         env = make_vec_env(tg.ArithmeticExpressionEnv, n_envs=args.n_envs, seed=args.seed, env_kwargs=env_kwargs)
     policy_kwargs = {
-        "features_extractor_class": tg.TokenGRUExtractor,
+        "features_extractor_class": tg.TokenGRUExtractor if args.factored else JointExtractor,
         "net_arch": {"pi": [int(size) for size in args.pi.split(",") if size], "vf": [64]},
     }
     model = (MaskableREINFORCE if args.masked else REINFORCE)(
@@ -128,7 +148,7 @@ def report() -> None:
             )
 
 
-DEFAULTS = dict(seed=0, n_envs=64, norm=1, pi="64", reward="current", tied=0)
+DEFAULTS = dict(seed=0, n_envs=64, norm=1, pi="64", reward="current", tied=0, factored=0)
 
 
 def main() -> None:
@@ -144,6 +164,9 @@ def main() -> None:
     parser.add_argument("--pi", default=DEFAULTS["pi"], help="policy head's hidden sizes, comma separated ('' for none)")
     parser.add_argument("--reward", default=DEFAULTS["reward"], choices=["current", "overlap"])
     parser.add_argument("--tied", type=int, default=DEFAULTS["tied"], help="1: logits tied to the token embeddings")
+    parser.add_argument(
+        "--factored", type=int, default=DEFAULTS["factored"], help="1: the example's TokenGRUExtractor (0: JointExtractor)"
+    )
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()

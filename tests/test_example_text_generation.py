@@ -163,10 +163,9 @@ def test_env_rejects_bad_arguments():
 @pytest.mark.slow
 def test_masked_reinforce_beats_random_sampling_on_held_out_targets():
     """
-    A short training run of the grammar-constrained variant writes expressions that hit held-out targets (never seen in
-    training) far more often than random sampling under the same mask (about 4 in 10,000). An update that does not
-    climb the policy gradient stays near random: with the weights' sign flipped, or with returns replaced by zeros,
-    this run's success was 0.000 in both cases.
+    A short training run of the grammar-constrained variant (RLOO) writes expressions that hit held-out targets (never
+    seen in training) far more often than random sampling under the same mask (about 4 in 10,000). An update that does
+    not climb the policy gradient stays at random: with the weights' sign flipped, this run's success was 0.000.
     """
     set_random_seed(0)
     model = tg.make_model(MaskableREINFORCE, seed=0)
@@ -175,7 +174,7 @@ def test_masked_reinforce_beats_random_sampling_on_held_out_targets():
     success, _ = tg.success_and_reward(model, tg.HELD_OUT_TARGETS, 50, masked=True)
     random_success, _ = tg.random_baseline(tg.HELD_OUT_TARGETS, 20_000, masked=True)
     assert random_success < 0.002
-    assert success > 0.02, success  # 0.06 here; seeds 1 and 2: 0.12, 0.05
+    assert success > 0.2, success  # 0.79 here; seeds 1 and 2: 0.67, 0.38
 
 
 LEARNING_STEPS = 150_000
