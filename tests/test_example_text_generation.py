@@ -174,7 +174,7 @@ def test_masked_reinforce_beats_random_sampling_on_held_out_targets():
     success, _ = tg.success_and_reward(model, tg.HELD_OUT_TARGETS, 50, masked=True)
     random_success, _ = tg.random_baseline(tg.HELD_OUT_TARGETS, 20_000, masked=True)
     assert random_success < 0.002
-    assert success > 0.2, success  # 0.79 here; seeds 1 and 2: 0.67, 0.38
+    assert success > 0.4, success  # 0.99 here; seeds 1 and 2: 0.89, 0.81
 
 
 LEARNING_STEPS = 150_000
