@@ -328,6 +328,8 @@ VARIANTS: dict[str, tuple[type[REINFORCE], bool, str]] = {
 }
 N_ENVS = 64
 GROUP_SIZE = 8  # RLOO: samples per prompt in one update (N_ENVS // GROUP_SIZE prompts per update)
+LEARNING_RATE = 5e-3  # 10 seeds per variant at 1e-2 gave the same ranking, lower (docs/examples.md)
+REWARD_TEXT = "1 on success, up to 0.5 for a well-formed near miss (right digits, close value), 0 if malformed."
 
 
 def make_model(algorithm: type[REINFORCE], seed: int, baseline: str = "loo", length: int = DEFAULT_LENGTH) -> REINFORCE:
@@ -360,10 +362,6 @@ def make_model(algorithm: type[REINFORCE], seed: int, baseline: str = "loo", len
         seed=seed,
         device="cpu",
     )
-
-
-LEARNING_RATE = 5e-3
-REWARD_TEXT = "1 on success, up to 0.5 for a well-formed near miss (right digits, close value), 0 if malformed."
 
 
 def sample_expressions(
