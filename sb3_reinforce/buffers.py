@@ -45,8 +45,8 @@ class EpisodeBufferMixin:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._carried: dict[str, Any] | None = None
-        self._next_episode_step: np.ndarray | None = None  # per env: the step index of its next transition (across rollouts)
         super().__init__(*args, **kwargs)
+        self._next_episode_step = np.zeros(self.n_envs, dtype=np.int64)  # per env, across rollouts: its next step index
 
     def reset(self) -> None:
         """Empty the buffer, forgetting any steps kept for the next rollout."""
@@ -133,8 +133,6 @@ class EpisodeBufferMixin:
         episode's start, counted on from the previous rollout where the episode began there (once per rollout).
         """
         first, rows = self.n_rows_carried_in, np.arange(self.n_rows_carried_in, self.pos)[:, None]
-        if self._next_episode_step is None:
-            self._next_episode_step = np.zeros(self.n_envs, dtype=np.int64)
         if first > 0:
             self._next_episode_step = self.episode_steps[first - 1] + 1
         last_start = np.maximum.accumulate(np.where(self.episode_starts[first : self.pos] > 0, rows, -1), axis=0)
@@ -177,7 +175,7 @@ class EpisodeBufferMixin:
 
 
 def _double(array: np.ndarray) -> np.ndarray:
-    grown = np.zeros((2 * array.shape[0], *array.shape[1:]), dtype=array.dtype)
+    grown = np.full((2 * array.shape[0], *array.shape[1:]), None if array.dtype == object else 0, dtype=array.dtype)
     grown[: array.shape[0]] = array
     return grown
 

@@ -389,7 +389,8 @@ class REINFORCE(OnPolicyAlgorithm):
         unused = th.zeros(env.num_envs)  # values and log-probabilities: filled when the rollout ends, see above
         rollout_buffer.add(self._last_obs, actions, rewards, self._last_episode_starts, unused, unused, **extra)  # type: ignore[arg-type]
         if self.baseline == "loo":  # an episode's group is read from its last step's info (see _episode_groups)
-            rollout_buffer.groups[rollout_buffer.pos - 1] = [info.get("group") for info in infos]
+            for i in np.flatnonzero(dones):
+                rollout_buffer.groups[rollout_buffer.pos - 1, i] = infos[i].get("group")
         self._last_obs = new_obs  # type: ignore[assignment]
         self._last_episode_starts = dones
         return True

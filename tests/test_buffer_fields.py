@@ -102,10 +102,10 @@ def test_carried_steps_keep_their_behaviour_log_probs():
     np.testing.assert_array_equal(buffer.log_probs[: len(carried)], carried)
 
 
-def leave_one_out_rollouts(scripts: list, grouped: bool, n_rollouts: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def leave_one_out_rollouts(scripts: list, grouped: bool, n_rollouts: int, **kwargs) -> list[tuple[np.ndarray, np.ndarray]]:
     """(returns, values) of the used steps, time-major per env, of ``n_rollouts`` rollouts of ``baseline="loo"``."""
     env = DummyVecEnv([lambda i=i, s=script: ScriptedEnv(s, i, grouped) for i, script in enumerate(scripts)])
-    model = REINFORCE("MlpPolicy", env, baseline="loo", n_steps=1, gamma=1.0, seed=0)
+    model = REINFORCE("MlpPolicy", env, baseline="loo", n_steps=1, gamma=1.0, seed=0, **kwargs)
     _, callback = model._setup_learn(10_000)
     rollouts = []
     for _ in range(n_rollouts):
@@ -143,6 +143,14 @@ def test_leave_one_out_groups_and_errors():
     np.testing.assert_allclose([column.tolist() for column in values], [[6, 3], [0, 0], [2, 1]])
     [(_, values)] = leave_one_out_rollouts(scripts, grouped=False, n_rollouts=1)
     np.testing.assert_allclose([column.tolist() for column in values], [[6, 2], [4, 2], [4, 1]])
+
+    # Env 1's episode is cut by max_completion_steps (no info, so no group) in rows the buffer grew for: it is alone in
+    # its group, not in env 0's (group 0)
+    scripts = [[(1.0, RUN), (1.0, TERMINATED)], [(5.0, RUN)] * 10 + [(5.0, TERMINATED)]]
+    with pytest.warns(UserWarning, match="max_completion_steps"):
+        [(_, values)] = leave_one_out_rollouts(scripts, grouped=True, n_rollouts=1, max_completion_steps=3)
+    np.testing.assert_allclose(values[0], [0, 0])
+    np.testing.assert_allclose(values[1], [0, 0, 0, 0])
 
     class Unhashable(ScriptedEnv):
         def step(self, action):
