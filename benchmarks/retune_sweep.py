@@ -62,6 +62,19 @@ SDE = dict(use_sde=True, policy_kwargs="dict(log_std_init=-2, ortho_init=False)"
 FIT10 = {**FIT, "n_value_epochs": 10}
 FIT10_VF3 = {**FIT10, "vf_learning_rate": 3e-3}  # the CartPole-v1 entry's value fit
 PENDULUM_1EP = cfg(OLD_CARTPOLE, n_envs=1, n_steps=1, gamma=0.9, normalize=True, **FIT10, target_kl=0.01)
+# The Acrobot-v1 and MountainCarContinuous-v0 entries of zoo_configs/reinforce.yml of 2026-11-25
+ACROBOT = cfg(OLD_CARTPOLE, normalize=True, learning_rate="lin_3e-3")
+MOUNTAIN_CAR = cfg(
+    OLD_CARTPOLE,
+    normalize=True,
+    learning_rate=1e-3,
+    gamma=0.9999,
+    use_sde=True,
+    sde_sample_freq=16,
+    policy_kwargs="dict(log_std_init=0.0, ortho_init=False)",
+)
+HALF_CHEETAH_STD1 = "dict(log_std_init=-1, ortho_init=False)"
+LUNAR_4ENVS = cfg(OLD_CARTPOLE, n_steps=1, gamma=0.99, normalize=True, **FIT, target_kl=0.02, learning_rate=1e-3)
 MUJOCO_VPG = dict(
     n_envs=4,
     n_steps=1000,
@@ -141,6 +154,11 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
             "fit5": cfg(OLD_CARTPOLE, normalize=True, **FIT),
             "fit5_kl02": cfg(OLD_CARTPOLE, normalize=True, **FIT, target_kl=0.02),
             "fit5_clip05": cfg(OLD_CARTPOLE, normalize=True, **FIT, max_grad_norm=0.5),
+            # Session 5: through the launcher, fit5_clip05's stochastic policy ended below 1000 on 3 seeds of 5 (780-965):
+            # the step size decayed to 0 over the budget
+            "fit5_clip05_lin3e-3": cfg(OLD_CARTPOLE, normalize=True, **FIT, max_grad_norm=0.5, learning_rate="lin_3e-3"),
+            # or a smaller initial noise (std 0.37), as for HalfCheetah-v5
+            "fit5_clip05_std-1": cfg(OLD_CARTPOLE, normalize=True, **FIT, max_grad_norm=0.5, policy_kwargs=HALF_CHEETAH_STD1),
         },
     ),
     "LunarLander-v3": (
@@ -162,6 +180,20 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
             # 4 times as many updates at the same step size (one episode each), with the CartPole entry's value fit
             "1env_n1_norm_fit10_vf3e-3_kl02_lr1e-3": cfg(
                 OLD_CARTPOLE, n_envs=1, n_steps=1, normalize=True, **FIT10_VF3, target_kl=0.02, learning_rate=1e-3
+            ),
+            # Session 5, around the best so far (4envs_n1_..._lr1e-3): more seeds, a decayed step size, fewer or more
+            # episodes per update, a longer horizon, a faster value fit
+            "4envs_n1_norm_fit5_kl02_lin3e-3": cfg(LUNAR_4ENVS, learning_rate="lin_3e-3"),
+            "2envs_n1_norm_fit5_kl02_lr1e-3": cfg(LUNAR_4ENVS, n_envs=2),
+            "8envs_n1_norm_fit5_kl02_lin3e-3": cfg(LUNAR_4ENVS, n_envs=8, learning_rate="lin_3e-3"),
+            "4envs_n1_norm_g999_fit5_kl02_lr1e-3": cfg(LUNAR_4ENVS, gamma=0.999),
+            "4envs_n1_norm_fit10_vf3e-3_kl02_lr1e-3": cfg(LUNAR_4ENVS, **FIT10_VF3),
+            # Not waiting for the longest of 4 episodes: 256 steps per env and update, cut episodes completed by the value
+            "4envs_boot_n256_norm_fit5_kl02_lr1e-3": cfg(LUNAR_4ENVS, n_steps=256, rollout_mode="bootstrap"),
+            # Seed 3 of it stayed below 200 (best 143): twice as many updates, or a larger step
+            "4envs_boot_n128_norm_fit5_kl02_lr1e-3": cfg(LUNAR_4ENVS, n_steps=128, rollout_mode="bootstrap"),
+            "4envs_boot_n256_norm_fit5_kl02_lr2e-3": cfg(
+                LUNAR_4ENVS, n_steps=256, rollout_mode="bootstrap", learning_rate=2e-3
             ),
         },
     ),
@@ -186,13 +218,48 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
     # with the value), policy lr 3e-4, the value fitted with 80 whole-batch steps at 1e-3; observations and rewards
     # normalized as in rl_zoo3's PPO entries
     "Hopper-v5": (800.0, 12.0, 3_000_000, 100_000, {"vpg_norm": MUJOCO_VPG}),
+    # Session 5: the two entries not yet retuned with the value fit and target_kl
+    "Acrobot-v1": (
+        -100.0,
+        -500.0,
+        200_000,
+        10_000,
+        {
+            "old": ACROBOT,
+            "fit5": cfg(ACROBOT, **FIT),
+            "fit5_kl02": cfg(ACROBOT, **FIT, target_kl=0.02),
+            "1env_n1_fit10_vf3e-3_kl02_lin1e-2": cfg(
+                OLD_CARTPOLE, n_envs=1, n_steps=1, normalize=True, **FIT10_VF3, target_kl=0.02, learning_rate="lin_1e-2"
+            ),
+        },
+    ),
+    "MountainCarContinuous-v0": (
+        90.0,
+        -33.3,
+        50_000,
+        5_000,
+        {"old": MOUNTAIN_CAR, "fit5": cfg(MOUNTAIN_CAR, **FIT), "fit5_kl02": cfg(MOUNTAIN_CAR, **FIT, target_kl=0.02)},
+    ),
     "HalfCheetah-v5": (
         1500.0,
         -300.0,
         3_000_000,
         100_000,
         # vpg_norm was at -212 (stochastic) after 1.3M steps: a larger policy step
-        {"vpg_norm": MUJOCO_VPG, "vpg_norm_lr1e-3": cfg(MUJOCO_VPG, learning_rate=1e-3)},
+        {
+            "vpg_norm": MUJOCO_VPG,
+            "vpg_norm_lr1e-3": cfg(MUJOCO_VPG, learning_rate=1e-3),
+            # Session 5: Monte Carlo returns over 1,000-step episodes are noisy at gamma 0.99, and a unit std explores
+            # by flailing: a shorter horizon and rl_zoo3 PPO's initial std (log std -2) or -1; one episode per update
+            "1env_g98_std-1": cfg(MUJOCO_VPG, n_envs=1, gamma=0.98, policy_kwargs=HALF_CHEETAH_STD1),
+            "4envs_g98_std-1": cfg(MUJOCO_VPG, gamma=0.98, policy_kwargs=HALF_CHEETAH_STD1),
+            "1env_g98_std-2_relu256": cfg(
+                MUJOCO_VPG,
+                n_envs=1,
+                gamma=0.98,
+                policy_kwargs="dict(log_std_init=-2, ortho_init=False, activation_fn=nn.ReLU, net_arch=[256, 256])",
+            ),
+        },
     ),
 }
 
