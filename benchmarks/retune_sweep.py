@@ -335,7 +335,7 @@ def table(rows: list[dict[str, str]], threshold: float) -> str:
         return f"{value / 1000:g}k" if np.isfinite(value) else "never"
 
     for name in dict.fromkeys(row["config"] for row in rows):
-        runs = [row for row in rows if row["config"] == name]
+        runs = sorted((row for row in rows if row["config"] == name), key=lambda row: int(row["seed"]))
         stoch, det = steps(runs, "steps_stoch"), steps(runs, "steps_det")
         lasts = {key: np.array([float(row[f"last_{key}"]) for row in runs]) for key in ("stoch", "det")}
         last_text = {key: f"{v.mean():.1f} +/- {v.std():.1f}, {v.min():.1f}" for key, v in lasts.items()}
