@@ -203,7 +203,7 @@ def curves(env_id: str, labels: list[str], seeds: list[int], key: str) -> dict[s
     return found
 
 
-def aggregate(envs: list[str], rows: list[dict[str, str]], seeds: list[int]) -> str:
+def aggregate(envs: list[str], rows: list[dict[str, str]], seeds: list[int], output: str) -> str:
     """rliable's interquartile mean (stratified bootstrap 95% CIs) and performance profiles of normalized last scores."""
     from rliable import library as rly
     from rliable import metrics, plot_utils
@@ -260,11 +260,16 @@ def aggregate(envs: list[str], rows: list[dict[str, str]], seeds: list[int]) -> 
         figure.tight_layout()
         figure.savefig(os.path.join(DOCS, "benchmark", f"profile_{short}.png"), dpi=100)
         plt.close(figure)
-        lines += [f"![performance profile, {name}](benchmark/profile_{short}.png)", ""]
+        lines += [f"![performance profile, {name}]({image_link(f'profile_{short}.png', output)})", ""]
     return "\n".join(lines)
 
 
-def report(envs: list[str], seeds: list[int], command: str) -> str:
+def image_link(name: str, output: str) -> str:
+    """The link to the plot ``name`` (saved under docs/benchmark/) from the Markdown file ``output``."""
+    return os.path.relpath(os.path.join(DOCS, "benchmark", name), os.path.dirname(os.path.abspath(output)))
+
+
+def report(envs: list[str], seeds: list[int], command: str, output: str) -> str:
     rows = [row for row in load_rows(RESULTS) if int(row["seed"]) in seeds]
     randoms = random_scores(envs)
     parts = []
@@ -285,10 +290,10 @@ def report(envs: list[str], seeds: list[int], command: str) -> str:
             f"## {env_id}\n",
             f"{thr}; random policy {randoms[env_id]:g}; reference score {reference:g}; evaluated every {eval_freq:,} steps.\n",
             markdown_table(header, summary_rows(env_id, rows, labels)),
-            f"\n![{env_id}, stochastic](benchmark/{env_id}_stochastic.png) "
-            f"![{env_id}, deterministic](benchmark/{env_id}_deterministic.png)\n",
+            f"\n![{env_id}, stochastic]({image_link(f'{env_id}_stochastic.png', output)}) "
+            f"![{env_id}, deterministic]({image_link(f'{env_id}_deterministic.png', output)})\n",
         ]
-    parts = ["## Over all envs\n", aggregate(envs, rows, seeds), "", *parts]
+    parts = ["## Over all envs\n", aggregate(envs, rows, seeds, output), "", *parts]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     parts.append(f"Command: `{command}`; machine: {machine}; date: {time.strftime('%Y-%m-%d')}.")
     return "\n".join(parts)
@@ -317,7 +322,7 @@ def main() -> None:
     if not args.report_only:
         run_resumable(RESULTS, FIELDS, jobs, args.workers)
     command = "python benchmarks/zoo_benchmark.py " + " ".join(sys.argv[1:])
-    text = report(envs, args.seeds, command.strip())
+    text = report(envs, args.seeds, command.strip(), args.output)
     with open(args.output, "w") as file:
         file.write(HEADER + text + "\n")
     print(text)
