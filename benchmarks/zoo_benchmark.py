@@ -13,7 +13,7 @@ to the run's zoo config as a callback; on VecNormalize-synced envs where the ent
 skipped when re-run: their rows are in benchmarks/results/zoo_benchmark.csv and their curves in
 benchmarks/results/zoo_benchmark/. Writes docs/benchmark.md (per env: the table and the learning curves; over the
 envs: interquartile means with stratified-bootstrap 95% confidence intervals and performance profiles, from rliable)
-and its plots in docs/benchmark/.
+and its plots in docs/benchmark/ (``--output PATH.md``: PATH.md and PATH/).
 """
 
 import argparse
@@ -203,7 +203,7 @@ def curves(env_id: str, labels: list[str], seeds: list[int], key: str) -> dict[s
     return found
 
 
-def aggregate(envs: list[str], rows: list[dict[str, str]], seeds: list[int], output: str) -> str:
+def aggregate(envs: list[str], rows: list[dict[str, str]], seeds: list[int], plots: str) -> str:
     """rliable's interquartile mean (stratified bootstrap 95% CIs) and performance profiles of normalized last scores."""
     from rliable import library as rly
     from rliable import metrics, plot_utils
@@ -258,18 +258,15 @@ def aggregate(envs: list[str], rows: list[dict[str, str]], seeds: list[int], out
         axes.legend([Line2D([0], [0], color=colors[algo]) for algo in algos], algos)
         axes.set_title(f"performance profile, {name} policy")
         figure.tight_layout()
-        figure.savefig(os.path.join(DOCS, "benchmark", f"profile_{short}.png"), dpi=100)
+        os.makedirs(plots, exist_ok=True)
+        figure.savefig(os.path.join(plots, f"profile_{short}.png"), dpi=100)
         plt.close(figure)
-        lines += [f"![performance profile, {name}]({image_link(f'profile_{short}.png', output)})", ""]
+        lines += [f"![performance profile, {name}]({os.path.basename(plots)}/profile_{short}.png)", ""]
     return "\n".join(lines)
 
 
-def image_link(name: str, output: str) -> str:
-    """The link to the plot ``name`` (saved under docs/benchmark/) from the Markdown file ``output``."""
-    return os.path.relpath(os.path.join(DOCS, "benchmark", name), os.path.dirname(os.path.abspath(output)))
-
-
-def report(envs: list[str], seeds: list[int], command: str, output: str) -> str:
+def report(envs: list[str], seeds: list[int], command: str, plots: str) -> str:
+    """The Markdown record of ``envs``; its plots are saved in the folder ``plots``, linked relative to its parent."""
     rows = [row for row in load_rows(RESULTS) if int(row["seed"]) in seeds]
     randoms = random_scores(envs)
     parts = []
@@ -283,17 +280,17 @@ def report(envs: list[str], seeds: list[int], command: str, output: str) -> str:
             header += [f"reached {threshold:g} (stoch.), median steps", f"reached {threshold:g} (det.), median steps"]
         header.append("collapses stoch./det.")
         for key in ("stochastic", "deterministic"):
-            plot = os.path.join(DOCS, "benchmark", f"{env_id}_{key}.png")
+            plot = os.path.join(plots, f"{env_id}_{key}.png")
             plot_curves(curves(env_id, labels, seeds, key), plot, f"{env_id} ({key} policy)", "mean return (10 episodes)")
         thr = f"threshold {threshold:g}" if threshold is not None else "no reward threshold"
         parts += [
             f"## {env_id}\n",
             f"{thr}; random policy {randoms[env_id]:g}; reference score {reference:g}; evaluated every {eval_freq:,} steps.\n",
             markdown_table(header, summary_rows(env_id, rows, labels)),
-            f"\n![{env_id}, stochastic]({image_link(f'{env_id}_stochastic.png', output)}) "
-            f"![{env_id}, deterministic]({image_link(f'{env_id}_deterministic.png', output)})\n",
+            f"\n![{env_id}, stochastic]({os.path.basename(plots)}/{env_id}_stochastic.png) "
+            f"![{env_id}, deterministic]({os.path.basename(plots)}/{env_id}_deterministic.png)\n",
         ]
-    parts = ["## Over all envs\n", aggregate(envs, rows, seeds, output), "", *parts]
+    parts = ["## Over all envs\n", aggregate(envs, rows, seeds, plots), "", *parts]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     parts.append(f"Command: `{command}`; machine: {machine}; date: {time.strftime('%Y-%m-%d')}.")
     return "\n".join(parts)
@@ -322,7 +319,8 @@ def main() -> None:
     if not args.report_only:
         run_resumable(RESULTS, FIELDS, jobs, args.workers)
     command = "python benchmarks/zoo_benchmark.py " + " ".join(sys.argv[1:])
-    text = report(envs, args.seeds, command.strip(), args.output)
+    # The plots go next to the report, in the folder named after it (docs/benchmark.md: docs/benchmark/)
+    text = report(envs, args.seeds, command.strip(), os.path.splitext(args.output)[0])
     with open(args.output, "w") as file:
         file.write(HEADER + text + "\n")
     print(text)
