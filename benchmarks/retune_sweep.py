@@ -257,6 +257,9 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
             # by flailing: a shorter horizon and rl_zoo3 PPO's initial std (log std -2) or -1; one episode per update
             "1env_g98_std-1": cfg(MUJOCO_VPG, n_envs=1, gamma=0.98, policy_kwargs=STD_1),
             "4envs_g98_std-1": cfg(MUJOCO_VPG, gamma=0.98, policy_kwargs=STD_1),
+            # Session 7: std-1's stochastic policy ended at 1407 through the launcher: rl_zoo3 PPO's noise (std 0.14).
+            # Measured through the launcher only (benchmarks/results/zoo_benchmark.csv), not by this script
+            "1env_g98_std-2": cfg(MUJOCO_VPG, n_envs=1, gamma=0.98, policy_kwargs=STD_2),
             "1env_g98_std-2_relu256": cfg(
                 MUJOCO_VPG,
                 n_envs=1,

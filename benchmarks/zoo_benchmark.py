@@ -115,6 +115,11 @@ def resolved(label: str, env_id: str) -> str:
     return label if label in labels_to_run(env_id, [label]) else label.removesuffix("_own")
 
 
+def eval_freq_of(env_id: str, budget: int) -> int:
+    """The env's evaluation period, lengthened so that no run is evaluated more than 100 times."""
+    return max(ENVS[env_id][1], budget // 100)
+
+
 def run(env_id: str, label: str, seed: int, budget: int, eval_freq: int) -> dict[str, Any]:
     """Train one (env, algorithm, seed) with the zoo launcher; keep its evaluation curves, drop the rest of its logs."""
     algo = label.removesuffix("_own")
@@ -179,7 +184,7 @@ def summary_rows(env_id: str, rows: list[dict[str, str]], labels: list[str]) -> 
         if not runs:
             continue
         _, source = zoo_entry(label.removesuffix("_own"), env_id)
-        cells = [label, source, f"{int(runs[0]['budget']):,}"]
+        cells = [label, source, f"{int(runs[0]['budget']):,}", str(len(runs))]
         for short in ("stoch", "det"):
             last = np.array([float(row[f"last_{short}"]) for row in runs])
             cells.append(f"{last.mean():.1f} +/- {last.std():.1f} (worst {last.min():.1f})")
@@ -275,7 +280,7 @@ def report(envs: list[str], seeds: list[int], command: str, plots: str) -> str:
         labels = labels_to_run(env_id, ALGOS)
         if not any(row["env"] == env_id for row in rows):
             continue
-        header = ["algo", "hyperparameters", "budget", "last eval, stochastic", "last eval, deterministic"]
+        header = ["algo", "hyperparameters", "budget", "seeds", "last eval, stochastic", "last eval, deterministic"]
         if threshold is not None:
             header += [f"reached {threshold:g} (stoch.), median steps", f"reached {threshold:g} (det.), median steps"]
         header.append("collapses stoch./det.")
@@ -283,9 +288,12 @@ def report(envs: list[str], seeds: list[int], command: str, plots: str) -> str:
             plot = os.path.join(plots, f"{env_id}_{key}.png")
             plot_curves(curves(env_id, labels, seeds, key), plot, f"{env_id} ({key} policy)", "mean return (10 episodes)")
         thr = f"threshold {threshold:g}" if threshold is not None else "no reward threshold"
+        longest = max(budget_of(label, env_id) for label in labels)
+        longer = f" ({eval_freq_of(env_id, longest):,} for a {longest:,}-step run)" if longest > 100 * eval_freq else ""
         parts += [
             f"## {env_id}\n",
-            f"{thr}; random policy {randoms[env_id]:g}; reference score {reference:g}; evaluated every {eval_freq:,} steps.\n",
+            f"{thr}; random policy {randoms[env_id]:g}; reference score {reference:g}; evaluated every {eval_freq:,} steps"
+            f"{longer}.\n",
             markdown_table(header, summary_rows(env_id, rows, labels)),
             f"\n![{env_id}, stochastic]({os.path.basename(plots)}/{env_id}_stochastic.png) "
             f"![{env_id}, deterministic]({os.path.basename(plots)}/{env_id}_deterministic.png)\n",
@@ -315,7 +323,7 @@ def main() -> None:
         for label in labels_to_run(env_id, args.algos):
             budget = budget_of(label, env_id)
             for seed in args.seeds:
-                jobs[(f"{env_id}/{label}", seed)] = (run, (env_id, label, seed, budget, ENVS[env_id][1]))
+                jobs[(f"{env_id}/{label}", seed)] = (run, (env_id, label, seed, budget, eval_freq_of(env_id, budget)))
     if not args.report_only:
         run_resumable(RESULTS, FIELDS, jobs, args.workers)
     command = "python benchmarks/zoo_benchmark.py " + " ".join(sys.argv[1:])
@@ -328,18 +336,19 @@ def main() -> None:
 
 HEADER = """# Benchmark of record: zoo_configs/reinforce.yml beside A2C and PPO
 
-Every REINFORCE entry of `zoo_configs/reinforce.yml`, trained through the RL Zoo launcher
-(`python -m sb3_reinforce.zoo train --algo reinforce --env <env> -n <budget> --seed <seed> ...`), and SB3's A2C and
-PPO on rl_zoo3's own hyperparameters, trained by the same script in the same way: `a2c` and `ppo` for the REINFORCE
-entry's budget, `a2c_own` and `ppo_own` for their own zoo `n_timesteps` (rl_zoo3 anneals `lin_` schedules over the
-budget it is given; an `_own` row is left out where the two budgets are equal). Every run is evaluated on 10
-episodes at each evaluation, twice: sampling its actions (the stochastic policy, the one that is trained) and with
-deterministic actions. "last eval" is the evaluation at the end of training (mean +/- std over seeds, and the worst
-seed); "reached" counts the seeds whose evaluation reached the threshold, with the median over seeds of the env steps
-at which it first did (a seed that never did counts as infinite); a run "collapses" when its last evaluation is
-closer to the random policy's score than to its own best (`last - random < (best - random) / 2`; for a positive
-reward and a random score near 0, below half of its best). Plots: the mean over seeds, shaded from the worst to the
-best seed. The aggregate normalizes each last evaluation to `(score - random) / (reference - random)`.
+Every REINFORCE entry of `zoo_configs/reinforce.yml`, trained through the RL Zoo launcher (`python -m
+sb3_reinforce.zoo train --algo reinforce --env <env> -n <budget> --seed <seed> ...`), and SB3's A2C and PPO on
+rl_zoo3's own hyperparameters, trained by the same script in the same way: `a2c` and `ppo` for the REINFORCE entry's
+budget, `a2c_own` and `ppo_own` for their own zoo `n_timesteps` (rl_zoo3 anneals `lin_` schedules over the budget it
+is given; an `_own` row is left out where the two budgets are equal). Every run is evaluated at most 100 times (the
+env's period, or the budget / 100 where that is longer), on 10 episodes each time, twice: sampling its actions (the
+stochastic policy, the one that is trained) and with deterministic actions. "last eval" is the evaluation at the end
+of training (mean +/- std over seeds, and the worst seed); "reached" counts the seeds whose evaluation reached the
+threshold, with the median over seeds of the env steps at which it first did (a seed that never did counts as
+infinite); a run "collapses" when its last evaluation is closer to the random policy's score than to its own best
+(`last - random < (best - random) / 2`; for a positive reward and a random score near 0, below half of its best).
+Plots: the mean over seeds, shaded from the worst to the best seed. The aggregate normalizes each last evaluation to
+`(score - random) / (reference - random)`.
 
 """
 
