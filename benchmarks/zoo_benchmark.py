@@ -1,7 +1,7 @@
 """
 Benchmark of record for zoo_configs/reinforce.yml: every entry trained through the RL Zoo launcher
 (``python -m sb3_reinforce.zoo train``) on several seeds, with SB3's A2C and PPO on rl_zoo3's own hyperparameters
-measured the same way beside it, both at the REINFORCE entry's budget and at their own zoo budgets.
+measured the same way beside it at their own zoo budgets (and, with ``--algos a2c ppo``, at the REINFORCE entry's).
 
     python benchmarks/zoo_benchmark.py --workers 2                                   # every env, 5 seeds
     python benchmarks/zoo_benchmark.py --envs CartPole-v1 --algos reinforce --seeds 0 1   # a part of it
@@ -57,8 +57,10 @@ FIELDS = [
     "collapse_det",
     "seconds",
 ]
-# "a2c" and "ppo" train for the REINFORCE entry's budget, "a2c_own" and "ppo_own" for their own zoo budget
+# "a2c_own" and "ppo_own" train for their own zoo budget (the record's reference), "a2c" and "ppo" for the REINFORCE
+# entry's budget (on request)
 ALGOS = ["reinforce", "a2c", "ppo", "a2c_own", "ppo_own"]
+RECORD = ["reinforce", "a2c_own", "ppo_own"]
 # env -> (reward threshold or target, evaluation period, reference score): "reached" counts the runs whose evaluation
 # reached the threshold; the aggregate normalizes scores to (score - random) / (reference - random)
 ENVS: dict[str, tuple[float | None, int, float]] = {
@@ -104,15 +106,15 @@ def budget_of(label: str, env_id: str) -> int:
     return int(float(entry["n_timesteps"]))
 
 
-def labels_to_run(env_id: str, labels: list[str]) -> list[str]:
-    """``labels`` without the ``_own`` runs whose budget is the REINFORCE entry's (the same-budget run is that run)."""
-    same = budget_of("reinforce", env_id)
-    return [label for label in labels if not (label.endswith("_own") and budget_of(label, env_id) == same)]
-
-
 def resolved(label: str, env_id: str) -> str:
-    """The label whose runs stand for ``label`` (an ``_own`` run at the same budget is the same-budget run)."""
-    return label if label in labels_to_run(env_id, [label]) else label.removesuffix("_own")
+    """The label whose runs stand for ``label`` (an ``_own`` run at the REINFORCE entry's budget is the same-budget run)."""
+    same = label.endswith("_own") and budget_of(label, env_id) == budget_of("reinforce", env_id)
+    return label.removesuffix("_own") if same else label
+
+
+def labels_to_run(env_id: str, labels: list[str]) -> list[str]:
+    """The distinct labels whose runs stand for ``labels``, in order."""
+    return list(dict.fromkeys(resolved(label, env_id) for label in labels))
 
 
 def eval_freq_of(env_id: str, budget: int) -> int:
@@ -214,7 +216,7 @@ def aggregate(envs: list[str], rows: list[dict[str, str]], seeds: list[int], plo
     from rliable import metrics, plot_utils
 
     randoms = random_scores(envs)
-    algos = ["reinforce", "a2c_own", "ppo_own"]  # each algorithm at its own zoo budget
+    algos = RECORD  # each algorithm at its own zoo budget
     lines = []
     for short, name in (("stoch", "stochastic"), ("det", "deterministic")):
         np.random.seed(0)  # rliable draws its bootstrap samples from numpy's global generator: the same CIs on every run
@@ -309,7 +311,7 @@ def report(envs: list[str], seeds: list[int], command: str, plots: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--envs", nargs="+", default=list(ENVS), choices=list(ENVS))
-    parser.add_argument("--algos", nargs="+", default=ALGOS, choices=ALGOS)
+    parser.add_argument("--algos", nargs="+", default=RECORD, choices=ALGOS)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--report-only", action="store_true", help="write the doc from the runs already done")
@@ -340,9 +342,10 @@ HEADER = """# Benchmark of record: zoo_configs/reinforce.yml beside A2C and PPO
 
 Every REINFORCE entry of `zoo_configs/reinforce.yml`, trained through the RL Zoo launcher (`python -m
 sb3_reinforce.zoo train --algo reinforce --env <env> -n <budget> --seed <seed> ...`), and SB3's A2C and PPO on
-rl_zoo3's own hyperparameters, trained by the same script in the same way: `a2c` and `ppo` for the REINFORCE entry's
-budget, `a2c_own` and `ppo_own` for their own zoo `n_timesteps` (rl_zoo3 anneals `lin_` schedules over the budget it
-is given; an `_own` row is left out where the two budgets are equal). Every run is evaluated at most 100 times (the
+rl_zoo3's own hyperparameters, trained by the same script in the same way for their own zoo `n_timesteps`
+(`a2c_own`, `ppo_own`; labelled `a2c`, `ppo` where that budget is the REINFORCE entry's). `--algos a2c ppo` adds runs at
+the REINFORCE entry's budget; they are shown where they were run (rl_zoo3 anneals `lin_` schedules over the budget it
+is given, so they are not the zoo's tuned runs cut short). Every run is evaluated at most 100 times (the
 env's period, or the budget / 100 where that is longer), on 10 episodes each time, twice: sampling its actions (the
 stochastic policy, the one that is trained) and with deterministic actions. "last eval" is the evaluation at the end
 of training (mean +/- std over seeds, and the worst seed); "reached" counts the seeds whose evaluation reached the
