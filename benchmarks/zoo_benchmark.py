@@ -183,9 +183,11 @@ def summary_rows(env_id: str, rows: list[dict[str, str]], labels: list[str]) -> 
     table = []
     for label in labels:
         runs = [row for row in rows if row["env"] == env_id and row["algo"] == label]
-        if not runs:
-            continue
         _, source = zoo_entry(label.removesuffix("_own"), env_id)
+        if not runs:
+            if label in RECORD or resolved(label + "_own", env_id) == label:  # a gap in the record, shown as one
+                table.append([label, source, f"{budget_of(label, env_id):,}", "0", "not run yet"])
+            continue
         cells = [label, source, f"{int(runs[0]['budget']):,}", str(len(runs))]
         for short in ("stoch", "det"):
             last = np.array([float(row[f"last_{short}"]) for row in runs])
@@ -199,13 +201,13 @@ def summary_rows(env_id: str, rows: list[dict[str, str]], labels: list[str]) -> 
     return table
 
 
-def curves(env_id: str, labels: list[str], seeds: list[int], key: str) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
-    found: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+def curves(env_id: str, labels: list[str], rows: list[dict[str, str]], key: str) -> dict[str, list[tuple[np.ndarray, ...]]]:
+    """The evaluation curves of the finished runs in ``rows`` (a run still going has a curve file but no row yet)."""
+    found: dict[str, list[tuple[np.ndarray, ...]]] = {}
     for label in labels:
-        for seed in seeds:
-            path = os.path.join(CURVES, f"{env_id}_{label}_{seed}.npz")
-            if os.path.exists(path):
-                data = np.load(path)
+        for row in rows:
+            if row["env"] == env_id and row["algo"] == label:
+                data = np.load(os.path.join(CURVES, f"{env_id}_{label}_{row['seed']}.npz"))
                 found.setdefault(label, []).append((data["timesteps"], data[key]))
     return found
 
@@ -236,12 +238,14 @@ def aggregate(envs: list[str], rows: list[dict[str, str]], seeds: list[int], plo
                     scores.setdefault(algo, []).append(per_algo[algo])  # type: ignore[arg-type]
         if not complete:
             return "No env has every algorithm on every seed yet: no aggregate."
+        missing = [env_id for env_id in envs if env_id not in complete]
         matrices = {algo: np.array(values).T for algo, values in scores.items()}  # (runs, envs)
         iqm = lambda x: np.array([metrics.aggregate_iqm(x)])  # noqa: E731
         points, intervals = rly.get_interval_estimates(matrices, iqm, reps=5000)
         lines += [
             f"Interquartile mean of the normalized last evaluation ({name} policy), over {len(seeds)} seeds x "
-            f"{len(complete)} envs ({', '.join(complete)}), with stratified-bootstrap 95% confidence intervals:",
+            f"{len(complete)} envs ({', '.join(complete)}), with stratified-bootstrap 95% confidence intervals"
+            + (f" ({', '.join(missing)}: not every algorithm on every seed yet, left out):" if missing else ":"),
             "",
             markdown_table(
                 ["algo", "IQM", "95% CI"],
@@ -289,7 +293,7 @@ def report(envs: list[str], seeds: list[int], command: str, plots: str) -> str:
         header.append("collapses stoch./det.")
         for key in ("stochastic", "deterministic"):
             plot = os.path.join(plots, f"{env_id}_{key}.png")
-            plot_curves(curves(env_id, labels, seeds, key), plot, f"{env_id} ({key} policy)", "mean return (10 episodes)")
+            plot_curves(curves(env_id, labels, rows, key), plot, f"{env_id} ({key} policy)", "mean return (10 episodes)")
         thr = f"threshold {threshold:g}" if threshold is not None else "no reward threshold"
         longest = max(budget_of(label, env_id) for label in labels)
         slowest = eval_freq_of(env_id, longest)
