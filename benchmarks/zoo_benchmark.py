@@ -185,7 +185,7 @@ def summary_rows(env_id: str, rows: list[dict[str, str]], labels: list[str]) -> 
         runs = [row for row in rows if row["env"] == env_id and row["algo"] == label]
         _, source = zoo_entry(label.removesuffix("_own"), env_id)
         if not runs:
-            if label in RECORD or resolved(label + "_own", env_id) == label:  # a gap in the record, shown as one
+            if label in labels_to_run(env_id, RECORD):  # a gap in the record, shown as one
                 table.append([label, source, f"{budget_of(label, env_id):,}", "0", "not run yet"])
             continue
         cells = [label, source, f"{int(runs[0]['budget']):,}", str(len(runs))]
