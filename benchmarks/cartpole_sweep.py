@@ -5,8 +5,9 @@ mode (carry vs discard) and the zoo config.
 
     python benchmarks/cartpole_sweep.py --group defaults --seeds 0 1 2 --workers 2
 
-Results are appended to benchmarks/results/cartpole_sweep.csv (finished runs are skipped when re-run) and
-the table for the chosen group is printed in markdown.
+Results are appended to benchmarks/results/cartpole_sweep.csv (finished runs are skipped when re-run), the
+configuration of each run to benchmarks/results/cartpole_sweep.configs.json (``config_record``), and the table for
+the chosen group is printed in markdown.
 """
 
 import argparse
@@ -17,7 +18,10 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # examples/
 from common import SEED_RECIPE, load_rows, run_resumable, train_and_evaluate
+
+from examples.records import record_queued, resolved_hyperparams
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "cartpole_sweep.csv")
 FIELDS = ["config", "seed", "reached", "steps", "best_eval", "seconds"]
@@ -96,6 +100,20 @@ GROUPS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+def config_record(name: str, budget: int, eval_freq: int) -> dict[str, Any] | None:
+    """
+    The configuration of a run of config ``name`` (of any group) as its record keeps it (examples/records.py), with
+    the command line's ``budget`` and ``eval_freq``; None if no group defines ``name`` any more.
+    """
+    from sb3_reinforce import REINFORCE
+
+    config = next((group[name] for group in GROUPS.values() if name in group), None)
+    if config is None:
+        return None
+    hyperparams = resolved_hyperparams(REINFORCE, config)
+    return dict(env="CartPole-v1", hyperparams=hyperparams, budget=budget, eval_freq=eval_freq, threshold=THRESHOLD)
+
+
 def run(name: str, config: dict[str, Any], seed: int, budget: int, eval_freq: int) -> dict[str, Any]:
     result = train_and_evaluate("CartPole-v1", config, seed, budget, eval_freq, THRESHOLD, stop_at_threshold=True)
     return dict(
@@ -133,6 +151,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=300_000)
     parser.add_argument("--eval-freq", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--scheduler", help="a Dask scheduler (tcp://HOST:8786): run the jobs on its workers, not --workers")
     args = parser.parse_args()
 
     configs = {name: config for name, config in GROUPS[args.group].items() if not args.configs or name in args.configs}
@@ -141,7 +160,8 @@ def main() -> None:
         for name in configs
         for seed in args.seeds
     }
-    run_resumable(RESULTS, FIELDS, jobs, args.workers)
+    record_queued(RESULTS, {job: config_record(job[0], args.budget, args.eval_freq) for job in jobs}, "the run")
+    run_resumable(RESULTS, FIELDS, jobs, args.workers, args.scheduler)
     print(table(list(configs), [row for row in load_rows(RESULTS) if int(row["seed"]) in args.seeds], args.budget))
 
 

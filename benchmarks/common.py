@@ -1,12 +1,15 @@
 """Shared by the benchmark scripts: train one configuration on one seed and evaluate it on the way."""
 
 import argparse
+import contextlib
 import csv
 import os
+import sys
 import tempfile
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from typing import Any
 
 import numpy as np
@@ -33,34 +36,100 @@ def load_rows(path: str) -> list[dict[str, str]]:
         return list(csv.DictReader(file))
 
 
-def run_resumable(path: str, fields: list[str], jobs: dict[tuple[str, int], tuple[Callable, tuple]], workers: int) -> None:
+def run_resumable(
+    path: str,
+    fields: list[str],
+    jobs: dict[tuple[str, int], tuple[Callable, tuple]],
+    workers: int,
+    scheduler: str | None = None,
+    outputs: str | None = None,
+) -> None:
     """
-    Run ``jobs`` ((config name, seed) -> (function, arguments)) in ``workers`` processes, appending each result (a dict
-    with ``fields``) to the CSV file at ``path`` as it comes; jobs whose (config, seed) is already there are skipped.
+    Run ``jobs`` ((config name, seed) -> (function, arguments)) in ``workers`` processes, or on the workers of the Dask
+    scheduler at ``scheduler`` (``tcp://HOST:8786``), appending each result (a dict with ``fields``) to the CSV file at
+    ``path`` as it comes, in the order the jobs finish; jobs whose (config, seed) is already there are skipped. Only this
+    process writes the CSV file. A job that fails does not stop the others: the error is printed, and raised once every
+    other job is done (running the script again retries it).
+
+    On a cluster, the jobs are pickled with cloudpickle: a function of the script run as ``__main__`` goes by value, one
+    of this module by reference, so this file is uploaded to the scheduler (which unpickles the tasks) and to every
+    worker (also to those that join or restart later: ``UploadFile`` is a worker plugin), which need only the project's
+    Python environment. ``outputs`` is a folder that the jobs write files to and this process reads back (learning
+    curves): every worker must see it as this machine does (the same machine, or a shared file system mounted at the
+    same path), which is checked before the first job.
     """
     done = {(row["config"], int(row["seed"])) for row in load_rows(path)}
     todo = [key for key in jobs if key not in done]
+    if not todo:
+        return
     os.makedirs(os.path.dirname(path), exist_ok=True)
     new_file = not os.path.exists(path)
-    with open(path, "a", newline="") as file, ProcessPoolExecutor(workers) as pool:
+    failed = []
+    with open(path, "a", newline="") as file, _executor(workers, scheduler, outputs) as pool:
         writer = csv.DictWriter(file, fields)
         if new_file:
             writer.writeheader()
-        futures = [pool.submit(jobs[key][0], *jobs[key][1]) for key in todo]
-        for i, future in enumerate(futures, 1):
-            result = future.result()
+            file.flush()
+        futures = {pool.submit(jobs[key][0], *jobs[key][1]): key for key in todo}
+        for i, future in enumerate(as_completed(futures), 1):
+            try:
+                result = future.result()
+            except Exception:
+                failed.append(futures[future])
+                print(f"[{i}/{len(futures)}] {futures[future]} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+                continue
             writer.writerow(result)
             file.flush()
             print(f"[{i}/{len(futures)}] {result}", flush=True)
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(todo)} jobs failed (the others are in {path}): {failed}")
+
+
+@contextlib.contextmanager
+def _executor(workers: int, scheduler: str | None, outputs: str | None) -> Iterator[Executor]:
+    """``workers`` local processes, or the workers of the Dask scheduler at ``scheduler`` (see ``run_resumable``)."""
+    if scheduler is None:
+        with ProcessPoolExecutor(workers) as pool:
+            yield pool
+        return
+    from distributed import Client
+    from distributed.diagnostics.plugin import SchedulerUploadFile, UploadFile
+
+    # Leaving the block closes the client, which cancels the jobs not finished (an error or Ctrl-C here)
+    with Client(scheduler) as client:
+        # (Client.upload_file does the same under a new name each time; one name makes a new run replace the file on a
+        # long-lived cluster instead of adding a copy)
+        for plugin in SchedulerUploadFile(os.path.abspath(__file__)), UploadFile(os.path.abspath(__file__)):
+            client.register_plugin(plugin, name="sb3-reinforce-benchmarks-common")
+        if outputs is not None:
+            _check_shared(client, outputs)
+        yield client.get_executor(pure=False)
+
+
+def _check_shared(client: Any, folder: str) -> None:
+    """Fail unless every worker of ``client`` sees a file created in ``folder`` at the same path."""
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".worker_check_") as marker:
+        seen = client.run(os.path.exists, marker.name)
+    blind = sorted(worker for worker, exists in seen.items() if not exists)
+    if blind:
+        raise RuntimeError(
+            f"the workers {blind} do not see {os.path.abspath(folder)}, where the jobs write the files this script reads "
+            "back: run them on this machine, or on machines that mount it at the same path"
+        )
 
 
 def sweep_arguments(doc: str, envs: list[str], seeds: list[int]) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
-    """The command line of a sweep script: --env, --configs, --seeds (default ``seeds``), --workers, --report-only."""
+    """
+    The command line of a sweep script: --env, --configs, --seeds (default ``seeds``), --workers or --scheduler,
+    --report-only.
+    """
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", required=True, choices=sorted(envs))
     parser.add_argument("--configs", nargs="+", help="names of the env's configs to run (default: all)")
     parser.add_argument("--seeds", type=int, nargs="+", default=seeds)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--scheduler", help="a Dask scheduler (tcp://HOST:8786): run the jobs on its workers, not --workers")
     parser.add_argument("--report-only", action="store_true", help="print the table of the runs already in the CSV file")
     return parser, parser.parse_args()
 
@@ -74,11 +143,12 @@ def run_sweep(
     eval_freq: int,
     results: str,
     fields: list[str],
+    outputs: str | None = None,
 ) -> list[dict[str, str]]:
     """
-    Run (resumably, unless ``--report-only``) ``run(env, name, config, seed, budget, eval_freq)`` for the chosen configs
-    of ``args.env`` and seeds, and return the CSV rows of those configs. A config's own ``n_timesteps`` (as in a zoo
-    entry) is its budget.
+    Run (resumably, unless ``--report-only``; on ``--scheduler``'s workers if given) ``run(env, name, config, seed,
+    budget, eval_freq)`` for the chosen configs of ``args.env`` and seeds, and return the CSV rows of those configs. A
+    config's own ``n_timesteps`` (as in a zoo entry) is its budget. ``outputs``: see ``run_resumable``.
     """
     names = args.configs or list(configs)
     unknown = sorted(set(names) - set(configs))
@@ -93,7 +163,7 @@ def run_sweep(
         for seed in args.seeds
     }
     if not args.report_only:
-        run_resumable(results, fields, jobs, args.workers)
+        run_resumable(results, fields, jobs, args.workers, args.scheduler, outputs)
     return [row for row in load_rows(results) if row["config"] in {f"{args.env}/{name}" for name in names}]
 
 

@@ -10,8 +10,10 @@ collapsed: its last evaluation is closer to the random policy's score than to it
 
     python benchmarks/retune_sweep.py --env CartPole-v1 --seeds 0 1 2 3 4 --workers 2
     python benchmarks/retune_sweep.py --env LunarLander-v3 --configs v5_kl02 --seeds 0 1 --report-only
+    python benchmarks/retune_sweep.py --env CartPole-v1 --scheduler tcp://HOST:8786   # on a Dask cluster's workers
 
-Rows are appended to benchmarks/results/retune_sweep.csv and each run's curves are kept in
+Rows are appended to benchmarks/results/retune_sweep.csv, the configuration of each run to
+benchmarks/results/retune_sweep.configs.json (``config_record``), and each run's curves are kept in
 benchmarks/results/retune_sweep/<env>/<config>_<seed>.npz; finished runs are skipped when re-run (a run interrupted
 part way starts again).
 """
@@ -25,7 +27,10 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # examples/
 from common import build, run_sweep, sweep_arguments
+
+from examples.records import record_queued, resolved_hyperparams
 
 HERE = os.path.dirname(__file__)
 RESULTS = os.path.join(HERE, "results", "retune_sweep.csv")
@@ -244,6 +249,28 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
         5_000,
         {"old": MOUNTAIN_CAR, "fit5": cfg(MOUNTAIN_CAR, **FIT), "fit5_kl02": cfg(MOUNTAIN_CAR, **FIT, target_kl=0.02)},
     ),
+    # Session 10 (issue 23): InvertedPendulum-v5's entry collapsed here through the launcher (seed 0: best 494, last 21).
+    # The CartPole-v1 recipe (one episode per update) is the entry; Hopper-v5's VPG recipe with one env and log std -2
+    # ("1env_g99_std-2", the Walker2d-v5 entry) was stopped at 60k steps to free the CPU (its checkpoint is kept)
+    "InvertedDoublePendulum-v5": (
+        7000.0,
+        49.1,
+        1_000_000,
+        20_000,
+        {
+            "1env_n1_norm_fit10_vf3e-3_kl02_lin3e-3_std-2": cfg(
+                OLD_CARTPOLE,
+                n_envs=1,
+                n_steps=1,
+                normalize=True,
+                **FIT10_VF3,
+                target_kl=0.02,
+                learning_rate="lin_3e-3",
+                policy_kwargs=STD_2,
+            ),
+            "1env_g99_std-2": cfg(MUJOCO_VPG, n_envs=1, policy_kwargs=STD_2),
+        },
+    ),
     "HalfCheetah-v5": (
         1500.0,
         -300.0,
@@ -269,6 +296,20 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
         },
     ),
 }
+
+
+def config_record(env_id: str, name: str) -> dict[str, Any] | None:
+    """The configuration of a run of ``name`` on ``env_id`` as its record keeps it (examples/records.py); None if gone."""
+    from sb3_reinforce import REINFORCE
+
+    if name not in ENVS.get(env_id, (None, None, None, None, {}))[4]:
+        return None
+    threshold, random_score, budget, eval_freq, configs = ENVS[env_id]
+    hyperparams = resolved_hyperparams(REINFORCE, configs[name])
+    budget = int(configs[name].get("n_timesteps", budget))  # as run_sweep does
+    return dict(
+        env=env_id, hyperparams=hyperparams, budget=budget, eval_freq=eval_freq, threshold=threshold, random_score=random_score
+    )
 
 
 def run(env_id: str, name: str, config: dict[str, Any], seed: int, budget: int, eval_freq: int) -> dict[str, Any]:
@@ -358,7 +399,12 @@ def table(rows: list[dict[str, str]], threshold: float) -> str:
 def main() -> None:
     parser, args = sweep_arguments(__doc__, list(ENVS), seeds=[0, 1, 2, 3, 4])
     threshold, _, budget, eval_freq, configs = ENVS[args.env]
-    rows = run_sweep(parser, args, configs, run, budget, eval_freq, RESULTS, FIELDS)
+    if not args.report_only:
+        queued = [
+            (f"{args.env}/{name}", name, seed) for name in args.configs or configs if name in configs for seed in args.seeds
+        ]
+        record_queued(RESULTS, {(key, seed): config_record(args.env, name) for key, name, seed in queued}, "the run")
+    rows = run_sweep(parser, args, configs, run, budget, eval_freq, RESULTS, FIELDS, outputs=CURVES)
     print(f"{args.env}: budget {budget:,} env steps, evaluated every {eval_freq:,} on 10 episodes (stochastic, deterministic)")
     print(table(rows, threshold))
 

@@ -22,6 +22,9 @@ Sections (``--sections``, all by default):
 - ``returns``: ``discounted_returns`` alone, from 1e3 to 1e6 transitions, against two pure Python loops.
 - ``train``: ``REINFORCE.train()`` (one gradient step on the whole rollout) against the batch size.
 - ``memory``: resident memory along a 1M-step CartPole-v1 run (in a fresh process).
+- ``compile``: SB3's documented speed-up ``model.policy = th.compile(model.policy)`` for REINFORCE and PPO, eager
+  against compiled (torch's default inductor backend), after a warm-up ``learn()`` that compiles (not in ``--sections``'s
+  default: it compiles for minutes).
 """
 
 import argparse
@@ -103,15 +106,15 @@ def learn_fps(row: Row, name: str, budget: int) -> float:
     """Env steps per second of ``learn(budget)`` (the model is built, and its env reset, before the clock starts)."""
     algo_class, kwargs = LEARNERS[name]
     model = algo_class(row.policy, make_env(row), n_steps=row.n_steps, seed=0, device="cpu", **kwargs(row))
-    check_finite = sb3_reinforce.reinforce._check_finite
+    check_finite = sb3_reinforce.reinforce.check_finite
     if name.endswith("no checks"):
-        sb3_reinforce.reinforce._check_finite = lambda *args, **kwargs: None
+        sb3_reinforce.reinforce.check_finite = lambda *args, **kwargs: None
     try:
         start = time.perf_counter()
         model.learn(budget)
         fps = model.num_timesteps / (time.perf_counter() - start)
     finally:
-        sb3_reinforce.reinforce._check_finite = check_finite
+        sb3_reinforce.reinforce.check_finite = check_finite
     model.env.close()
     return fps
 
@@ -180,6 +183,72 @@ def throughput(rows: list[Row], repetitions: int, scale: float) -> str:
     for row in rows:
         cells = [_ratio(fps[row, top], fps[row, bottom]) for _, top, bottom in ratios]
         lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+COMPILE_ROW = Row("CartPole-v1", 8, 128, 16_000)
+
+
+def compiled_fps(row: Row, name: str, compiled: bool, budget: int) -> tuple[float, float]:
+    """
+    Env steps per second of ``learn(budget)`` with the policy eager or compiled (``th.compile(model.policy)``, which
+    compiles ``forward()``: the pass A2C and PPO act with, and REINFORCE too once the policy is not SB3's stock one), after
+    a warm-up ``learn`` of 4 rollouts that compiles; and the warm-up's seconds.
+    """
+    algo_class, kwargs = LEARNERS[name]
+    model = algo_class(row.policy, make_env(row), n_steps=row.n_steps, seed=0, device="cpu", **kwargs(row))
+    if compiled:
+        model.policy = th.compile(model.policy)
+    start = time.perf_counter()
+    model.learn(4 * row.n_steps * row.n_envs)
+    warm_up = time.perf_counter() - start
+    before = model.num_timesteps
+    start = time.perf_counter()
+    model.learn(budget, reset_num_timesteps=False)
+    fps = (model.num_timesteps - before) / (time.perf_counter() - start)
+    model.env.close()
+    return fps, warm_up
+
+
+def cold_compile_seconds(name: str) -> float:
+    """The warm-up of a compiled ``name`` in a fresh process with an empty compile cache (the first compile on a machine)."""
+    import subprocess
+    import tempfile
+
+    code = f"import sys; sys.path.insert(0, {HERE!r}); import throughput as t; "
+    code += f"print(t.compiled_fps(t.COMPILE_ROW, {name!r}, True, 1)[1])"
+    with tempfile.TemporaryDirectory() as cache:
+        environment = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment)
+    return float(result.stdout.split()[-1])
+
+
+def compile_timing(repetitions: int, scale: float) -> str:
+    row, budget = COMPILE_ROW, int(COMPILE_ROW.budget * scale)
+    cold = {name: cold_compile_seconds(name) for name in ("REINFORCE", "PPO")}
+    jobs = [(name, compiled) for name in ("REINFORCE", "PPO") for compiled in (False, True)]
+    fps: dict[tuple[str, bool], list[float]] = {job: [] for job in jobs}
+    warm_up: dict[tuple[str, bool], list[float]] = {job: [] for job in jobs}
+    for rep in range(repetitions):
+        for name, compiled in jobs[rep % len(jobs) :] + jobs[: rep % len(jobs)]:
+            steps_per_second, seconds = compiled_fps(row, name, compiled, budget)
+            fps[name, compiled].append(steps_per_second)
+            warm_up[name, compiled].append(seconds)
+        print(f"compile: repetition {rep + 1}/{repetitions} done", file=sys.stderr, flush=True)
+    lines = [
+        f"{row.env_id}, {row.n_envs} envs, n_steps {row.n_steps}: env steps per second of `learn({budget})` after a warm-up",
+        "`learn` of 4 rollouts, median +/- half the range over the repetitions; the ratio compiled / eager within each",
+        "repetition. Warm-up seconds: median over the repetitions (torch's on-disk compile cache warm), and the first",
+        "compile, in a fresh process with an empty cache.",
+        "",
+        "| algo | eager | compiled | compiled / eager | warm-up eager (s) | warm-up compiled (s) | first compile (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in ("REINFORCE", "PPO"):
+        cells = [_median_spread(fps[name, False]), _median_spread(fps[name, True])]
+        cells.append(_ratio(fps[name, True], fps[name, False]))
+        cells += [f"{np.median(warm_up[name, compiled]):.1f}" for compiled in (False, True)] + [f"{cold[name]:.1f}"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -484,6 +553,7 @@ def main() -> None:
         "train": lambda: train_timing([1_000, 10_000] if args.quick else [1_000, 10_000, 100_000], repetitions),
         "breakdown": lambda: breakdown(repetitions, 8_000 if args.quick else 16_000),
         "memory": lambda: memory(100_000 if args.quick else 1_000_000, n_envs=8),
+        "compile": lambda: compile_timing(repetitions, 0.5 if args.quick else 1.0),
     }
     parts = []
     for name in args.sections:

@@ -17,6 +17,7 @@ and its plots in docs/benchmark/ (``--output PATH.md``: PATH.md and PATH/).
 """
 
 import argparse
+import glob
 import json
 import os
 import platform
@@ -36,6 +37,7 @@ sys.path[:0] = [HERE, ROOT]
 from common import collapsed, load_rows, run_resumable  # noqa: E402
 
 from examples.common import markdown_table, plot_curves  # noqa: E402
+from examples.records import done_rows, load_records, read_json, record_runs, resolved_hyperparams, variant_of  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results", "zoo_benchmark.csv")
 CURVES = os.path.join(HERE, "results", "zoo_benchmark")
@@ -72,6 +74,15 @@ ENVS: dict[str, tuple[float | None, int, float]] = {
     "InvertedPendulum-v5": (950.0, 5_000, 1000.0),
     "Hopper-v5": (800.0, 50_000, 800.0),
     "HalfCheetah-v5": (1500.0, 50_000, 1500.0),
+    # issue 23's standard suite: the targets are the issue's
+    "Walker2d-v5": (1000.0, 50_000, 1000.0),
+    "Ant-v5": (1000.0, 50_000, 1000.0),
+    "Swimmer-v5": (70.0, 50_000, 70.0),
+    "Reacher-v5": (-6.0, 10_000, -6.0),
+    "InvertedDoublePendulum-v5": (7000.0, 20_000, 7000.0),
+    "LunarLanderContinuous-v3": (200.0, 25_000, 200.0),
+    "BipedalWalker-v3": (250.0, 100_000, 250.0),
+    "MountainCar-v0": (-110.0, 10_000, -110.0),
 }
 # rl_zoo3 2.9 has no A2C/PPO entry for these envs: its entries for the same task are used, unchanged
 ZOO_STAND_INS = {
@@ -81,6 +92,14 @@ ZOO_STAND_INS = {
     ("a2c", "Hopper-v5"): "Hopper-v4",
     ("ppo", "HalfCheetah-v5"): "HalfCheetah-v4",
     ("a2c", "HalfCheetah-v5"): "HalfCheetah-v4",
+    ("ppo", "Walker2d-v5"): "Walker2d-v4",
+    ("a2c", "Walker2d-v5"): "Walker2d-v4",
+    ("ppo", "Ant-v5"): "Ant-v4",
+    ("a2c", "Ant-v5"): "Ant-v4",
+    ("ppo", "Swimmer-v5"): "Swimmer-v4",
+    ("a2c", "Swimmer-v5"): "Swimmer-v4",
+    ("ppo", "Reacher-v5"): "Reacher-v2",
+    ("ppo", "InvertedDoublePendulum-v5"): "InvertedDoublePendulum-v2",
 }
 
 
@@ -96,7 +115,10 @@ def zoo_entry(algo: str, env_id: str) -> tuple[dict[str, Any], str]:
         key = ZOO_STAND_INS.get((algo, env_id), env_id)
         source = f"rl_zoo3 {algo}.yml" + ("" if key == env_id else f" ({key} entry)")
     with open(path) as file:
-        return yaml.load(file, Loader=yaml.UnsafeLoader).get(key, {}), source
+        entries = yaml.load(file, Loader=yaml.UnsafeLoader)
+    if algo != "reinforce" and key not in entries:  # as rl_zoo3 trains an env it has no entry for
+        key, source = "default", f"rl_zoo3 {algo}.yml (default entry)"
+    return entries.get(key, {}), source
 
 
 def budget_of(label: str, env_id: str) -> int:
@@ -128,6 +150,11 @@ def run(env_id: str, label: str, seed: int, budget: int, eval_freq: int) -> dict
     threshold = ENVS[env_id][0]
     curve_path = os.path.join(CURVES, f"{env_id}_{label}_{seed}.npz")
     hyperparams = dict(zoo_entry(algo, env_id)[0])
+    # What this run trains, kept beside its curve until main() records it (record_configs)
+    os.makedirs(CURVES, exist_ok=True)
+    with open(curve_path.removesuffix(".npz") + ".config.json", "w") as file:
+        used = dict(config=f"{env_id}/{label}", seed=seed, entry=hyperparams, budget=budget, eval_freq=eval_freq)
+        json.dump(dict(used, env=env_id, label=label, threshold=threshold), file, default=repr)
     evaluation = dict(env_id=env_id, eval_freq=eval_freq, path=curve_path, seed=seed)
     hyperparams["callback"] = [*_as_list(hyperparams.get("callback")), {"common.TwoWayEvaluation": evaluation}]
     with tempfile.TemporaryDirectory() as logs:
@@ -154,6 +181,59 @@ def run(env_id: str, label: str, seed: int, budget: int, eval_freq: int) -> dict
 
 def _as_list(value: Any) -> list[Any]:
     return [] if value is None else value if isinstance(value, list) else [value]
+
+
+def config_record(env_id: str, label: str, used: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """
+    The configuration of a run of ``label`` on ``env_id`` as its record keeps it (examples/records.py): the zoo entry
+    over the algorithm's keyword defaults, the budget, the evaluation period and the threshold. From ``used`` (what
+    ``run`` wrote beside its curve), or by default those a run would use now (None: the env or its entry is gone).
+    """
+    from stable_baselines3 import A2C, PPO
+
+    from sb3_reinforce import REINFORCE
+
+    algo = label.removesuffix("_own")
+    if used is None:
+        if env_id not in ENVS or not zoo_entry(algo, env_id)[0]:
+            return None
+        budget = budget_of(label, env_id)
+        used = dict(entry=zoo_entry(algo, env_id)[0], budget=budget, eval_freq=eval_freq_of(env_id, budget))
+        used["threshold"] = ENVS[env_id][0]
+    hyperparams = resolved_hyperparams({"reinforce": REINFORCE, "a2c": A2C, "ppo": PPO}[algo], used["entry"])
+    return dict(algo=algo, hyperparams=hyperparams, **{key: used[key] for key in ("budget", "eval_freq", "threshold")})
+
+
+def record_configs(from_current_entries: list[str] | None = None) -> None:
+    """
+    Record the configuration of every finished run (the one ``run`` wrote beside its curve) in the CSV file's records.
+    With ``from_current_entries`` (``--record-configs``): also record the rows of those envs that still have none (rows
+    made by a copy of this script that predates the records) from the current entries, when the row's budget is the
+    current one. That is right only if those rows were produced by the current entries: nothing here can check it.
+    """
+    done, found = done_rows(RESULTS), {}
+    for path in glob.glob(os.path.join(CURVES, "*.config.json")):
+        used = read_json(path)
+        if (used["config"], used["seed"]) in done:
+            found[path] = ((used["config"], used["seed"]), config_record(used["env"], used["label"], used))
+    record_runs(RESULTS, dict(found.values()), "the run")
+    for path in found:
+        os.remove(path)
+    if from_current_entries is None:
+        return
+    records, current = load_records(RESULTS), {}
+    for row in load_rows(RESULTS):
+        key, seed = row["config"], int(row["seed"])
+        if row["env"] not in from_current_entries or variant_of(records, key, seed) is not None:
+            continue
+        config = config_record(row["env"], row["algo"])
+        if config is None or config["budget"] != int(row["budget"]):
+            print(f"NOT RECORDED: {key} seed {seed}: trained for {row['budget']} steps; now {config and config['budget']}")
+            continue
+        current[(key, seed)] = config
+        print(f"RECORDED FROM THE CURRENT ENTRY: {key} seed {seed}: {json.dumps(config['hyperparams'])}", flush=True)
+    source = f"--record-configs on {time.strftime('%Y-%m-%d')}: the entry of that day, taken to be the one the row ran"
+    record_runs(RESULTS, current, source)
 
 
 def random_scores(envs: list[str], episodes: int = 100) -> dict[str, float]:
@@ -197,8 +277,29 @@ def summary_rows(env_id: str, rows: list[dict[str, str]], labels: list[str]) -> 
             median = f"{np.median(steps):,.0f}" if np.isfinite(np.median(steps)) else "not reached"
             cells.append(f"{np.isfinite(steps).sum()}/{len(runs)}, {median}")
         cells.append("/".join(str(sum(int(row[f"collapse_{short}"]) for row in runs)) for short in ("stoch", "det")))
+        cells.append(at_ppo_budget(env_id, label, runs))
         table.append(cells)
     return table
+
+
+def at_ppo_budget(env_id: str, label: str, runs: list[dict[str, str]]) -> str:
+    """
+    REINFORCE's evaluations at PPO's own zoo budget (the last evaluation at or before it), read from the same runs'
+    curves: stochastic and deterministic, mean +/- std (worst). "" for the other algorithms and where the budgets agree.
+    """
+    if not label.startswith("reinforce") or "n_timesteps" not in zoo_entry("ppo", env_id)[0]:
+        return ""
+    ppo_budget = budget_of("ppo_own", env_id)
+    if ppo_budget >= int(runs[0]["budget"]):
+        return ""
+    parts = []
+    for key in ("stochastic", "deterministic"):
+        scores = []
+        for row in runs:
+            data = np.load(os.path.join(CURVES, f"{env_id}_{label}_{row['seed']}.npz"))
+            scores.append(float(data[key][np.flatnonzero(data["timesteps"] <= ppo_budget)[-1]]))
+        parts.append(f"{np.mean(scores):.1f} +/- {np.std(scores):.1f} (worst {min(scores):.1f})")
+    return f"{ppo_budget:,}: " + " / ".join(parts)
 
 
 def curves(env_id: str, labels: list[str], rows: list[dict[str, str]], key: str) -> dict[str, list[tuple[np.ndarray, ...]]]:
@@ -290,7 +391,7 @@ def report(envs: list[str], seeds: list[int], command: str, plots: str) -> str:
         header = ["algo", "hyperparameters", "budget", "seeds", "last eval, stochastic", "last eval, deterministic"]
         if threshold is not None:
             header += [f"reached {threshold:g} (stoch.), median steps", f"reached {threshold:g} (det.), median steps"]
-        header.append("collapses stoch./det.")
+        header += ["collapses stoch./det.", "REINFORCE at PPO's budget: stoch. / det."]
         for key in ("stochastic", "deterministic"):
             plot = os.path.join(plots, f"{env_id}_{key}.png")
             plot_curves(curves(env_id, labels, rows, key), plot, f"{env_id} ({key} policy)", "mean return (10 episodes)")
@@ -318,9 +419,19 @@ def main() -> None:
     parser.add_argument("--algos", nargs="+", default=RECORD, choices=ALGOS)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--scheduler", help="a Dask scheduler (tcp://HOST:8786): run the jobs on its workers, not --workers")
     parser.add_argument("--report-only", action="store_true", help="write the doc from the runs already done")
     parser.add_argument("--output", default=os.path.join(DOCS, "benchmark.md"))
+    parser.add_argument(
+        "--record-configs",
+        action="store_true",
+        help="only record, from the current entries, the configuration of the rows of --envs that have no record (rows "
+        "made by an older copy of this script); use it only for rows that the current entries produced",
+    )
     args = parser.parse_args()
+    record_configs(args.envs if args.record_configs else None)  # and the runs left unrecorded by an interrupted session
+    if args.record_configs:
+        return
 
     envs = [env_id for env_id in args.envs if zoo_entry("reinforce", env_id)[0]]
     for env_id in sorted(set(args.envs) - set(envs)):
@@ -333,7 +444,8 @@ def main() -> None:
             for seed in args.seeds:
                 jobs[(f"{env_id}/{label}", seed)] = (run, (env_id, label, seed, budget, eval_freq_of(env_id, budget)))
     if not args.report_only:
-        run_resumable(RESULTS, FIELDS, jobs, args.workers)
+        run_resumable(RESULTS, FIELDS, jobs, args.workers, args.scheduler, outputs=CURVES)
+    record_configs()
     command = "python benchmarks/zoo_benchmark.py " + " ".join(sys.argv[1:])
     # The plots go next to the report, in the folder named after it (docs/benchmark.md: docs/benchmark/)
     text = report(envs, args.seeds, command.strip(), os.path.splitext(args.output)[0])

@@ -5,8 +5,9 @@ episode, one 128-unit hidden layer, Adam 3e-4, standardized reward-to-go) measur
 
     python benchmarks/zoo_cartpole.py --workers 2
 
-Writes benchmarks/results/zoo_cartpole.csv (finished runs are skipped when re-run) and
-benchmarks/results/zoo_cartpole.md (the table, with the command, machine and date).
+Writes benchmarks/results/zoo_cartpole.csv (finished runs are skipped when re-run), the configuration of each run to
+benchmarks/results/zoo_cartpole.configs.json (``config_record``) and benchmarks/results/zoo_cartpole.md (the table,
+with the command, machine and date).
 """
 
 import argparse
@@ -17,10 +18,11 @@ import time
 from typing import Any
 
 
-from sb3_reinforce.train import load_zoo_hyperparams
-
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # examples/
 from common import SEED_RECIPE, load_rows, run_resumable, steps_table, train_and_evaluate
+
+from examples.records import record_queued, resolved_hyperparams
 
 HERE = os.path.dirname(__file__)
 CONFIG = os.path.join(HERE, "..", "zoo_configs", "reinforce.yml")
@@ -34,17 +36,37 @@ def run(name: str, hyperparams: dict[str, Any], seed: int, budget: int) -> dict[
     return dict(config=name, seed=seed, **{key: "" if value is None else value for key, value in result.items()})
 
 
+def configs() -> dict[str, dict[str, Any]]:
+    """The two configs: the CartPole-v1 entry as written (benchmarks/common.build converts its values) and the seed recipe."""
+    import yaml
+
+    with open(CONFIG) as file:
+        return {"zoo_configs/reinforce.yml": yaml.safe_load(file)["CartPole-v1"], "seed recipe": SEED_RECIPE}
+
+
+def config_record(name: str) -> dict[str, Any] | None:
+    """The configuration of a run of config ``name`` as its record keeps it (examples/records.py); None if gone."""
+    from sb3_reinforce import REINFORCE
+
+    if name not in configs():
+        return None
+    budget = int(configs()["zoo_configs/reinforce.yml"]["n_timesteps"])
+    hyperparams = resolved_hyperparams(REINFORCE, configs()[name])
+    return dict(env="CartPole-v1", hyperparams=hyperparams, budget=budget, eval_freq=5_000, threshold=THRESHOLD)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--scheduler", help="a Dask scheduler (tcp://HOST:8786): run the jobs on its workers, not --workers")
     args = parser.parse_args()
 
-    zoo = load_zoo_hyperparams(CONFIG, "CartPole-v1")
+    zoo = configs()["zoo_configs/reinforce.yml"]
     budget = int(zoo["n_timesteps"])
-    configs = {"zoo_configs/reinforce.yml": zoo, "seed recipe": SEED_RECIPE}
-    jobs = {(name, seed): (run, (name, configs[name], seed, budget)) for name in configs for seed in args.seeds}
-    run_resumable(RESULTS, FIELDS, jobs, args.workers)
+    jobs = {(name, seed): (run, (name, config, seed, budget)) for name, config in configs().items() for seed in args.seeds}
+    record_queued(RESULTS, {job: config_record(job[0]) for job in jobs}, "the run")
+    run_resumable(RESULTS, FIELDS, jobs, args.workers, args.scheduler)
     rows = [row for row in load_rows(RESULTS) if int(row["seed"]) in args.seeds]
     report = "\n".join(
         [

@@ -6,8 +6,9 @@ from the CartPole entry and changes what the env needs.
 
     python benchmarks/zoo_sweep.py --env InvertedPendulum-v5 --seeds 0 1 2 --workers 2
 
-Results are appended to benchmarks/results/zoo_sweep.csv (finished runs are skipped when re-run) and the table of
-the chosen env is printed in markdown.
+Results are appended to benchmarks/results/zoo_sweep.csv (finished runs are skipped when re-run), the configuration
+of each run to benchmarks/results/zoo_sweep.configs.json (``config_record``), and the table of the chosen env is
+printed in markdown.
 """
 
 import os
@@ -15,8 +16,11 @@ import sys
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # examples/
 from cartpole_sweep import GROUPS as CARTPOLE_GROUPS
 from common import run_sweep, steps_table, sweep_arguments, train_and_evaluate
+
+from examples.records import record_queued, resolved_hyperparams
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "zoo_sweep.csv")
 FIELDS = ["env", "config", "seed", "steps", "final_eval", "best_eval", "seconds"]
@@ -111,6 +115,18 @@ ENVS: dict[str, tuple[float, int, int, dict[str, dict[str, Any]]]] = {
 }
 
 
+def config_record(env_id: str, name: str) -> dict[str, Any] | None:
+    """The configuration of a run of ``name`` on ``env_id`` as its record keeps it (examples/records.py); None if gone."""
+    from sb3_reinforce import REINFORCE
+
+    if name not in ENVS.get(env_id, (None, None, None, {}))[3]:
+        return None
+    threshold, budget, eval_freq, configs = ENVS[env_id]
+    hyperparams = resolved_hyperparams(REINFORCE, configs[name])
+    budget = int(configs[name].get("n_timesteps", budget))  # as run_sweep does
+    return dict(env=env_id, hyperparams=hyperparams, budget=budget, eval_freq=eval_freq, threshold=threshold)
+
+
 def run(env_id: str, name: str, config: dict[str, Any], seed: int, budget: int, eval_freq: int) -> dict[str, Any]:
     threshold = ENVS[env_id][0]
     result = train_and_evaluate(env_id, config, seed, budget, eval_freq, threshold, stop_at_threshold=True)
@@ -125,6 +141,11 @@ def run(env_id: str, name: str, config: dict[str, Any], seed: int, budget: int, 
 def main() -> None:
     parser, args = sweep_arguments(__doc__, list(ENVS), seeds=[0, 1, 2])
     threshold, budget, eval_freq, configs = ENVS[args.env]
+    if not args.report_only:
+        queued = [
+            (f"{args.env}/{name}", name, seed) for name in args.configs or configs if name in configs for seed in args.seeds
+        ]
+        record_queued(RESULTS, {(key, seed): config_record(args.env, name) for key, name, seed in queued}, "the run")
     rows = run_sweep(parser, args, configs, run, budget, eval_freq, RESULTS, FIELDS)
     print(f"{args.env}: budget {budget:,} env steps, evaluated every {eval_freq:,}, stop at {threshold:g}")
     print(steps_table(rows, threshold))

@@ -84,6 +84,12 @@ def mean_std(values: Sequence[float], digits: int = 1) -> str:
     return f"{np.mean(values):.{digits}f} +/- {np.std(values):.{digits}f}"
 
 
+def command_line(module: str | None = None, argv: Sequence[str] | None = None) -> str:
+    """``python -m module argv`` (default: the module and arguments of this process)."""
+    module = module or os.path.splitext(os.path.relpath(sys.argv[0]))[0].replace(os.sep, ".")
+    return " ".join(["python -m", module, *(sys.argv[1:] if argv is None else argv)])
+
+
 def write_report(output_dir: str, title: str, body: str, module: str | None = None, argv: Sequence[str] | None = None) -> str:
     """
     Write ``body`` to ``output_dir``/results.md under ``title``, with the command, machine and date; return the text.
@@ -91,8 +97,7 @@ def write_report(output_dir: str, title: str, body: str, module: str | None = No
     :param module: the example's module, as ``python -m`` runs it (default: read from ``sys.argv[0]``)
     :param argv: its arguments (default: ``sys.argv[1:]``)
     """
-    module = module or os.path.splitext(os.path.relpath(sys.argv[0]))[0].replace(os.sep, ".")
-    command = " ".join(["python -m", module, *(sys.argv[1:] if argv is None else argv)])
+    command = command_line(module, argv)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     text = f"# {title}\n\n{body}\n\nCommand: `{command}`; machine: {machine}; date: {time.strftime('%Y-%m-%d')}.\n"
     os.makedirs(output_dir, exist_ok=True)

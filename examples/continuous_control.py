@@ -13,7 +13,8 @@ What it shows:
 - evaluation of the deterministic policy on a normalized env that shares the training statistics but sees raw
   rewards, during training (the learning curve) and after reloading the saved model (the table).
 
-Writes ``results.md`` (the table), ``learning_curve.png`` and, per seed, the final and the best model, each with its
+Writes ``results.md`` (the table), ``config.json`` (the resolved configuration: ``run_config``),
+``learning_curve.png`` and, per seed, the final and the best model, each with its
 VecNormalize statistics (``model.zip`` and ``model_vecnormalize.pkl``, ``best_model.zip`` and
 ``best_model_vecnormalize.pkl``) to ``--output-dir``. Needs the ``examples`` extra (``pip install -e '.[examples]'``:
 mujoco, matplotlib).
@@ -31,11 +32,13 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
 
 from examples.common import CurveCallback, markdown_table, mean_std, plot_curves, write_report
+from examples.records import resolved_hyperparams, write_example_record
 from sb3_reinforce import REINFORCE
 from sb3_reinforce.train import load_zoo_hyperparams, make_envs
 
 MODULE = "examples.continuous_control"
-CONF_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "zoo_configs", "reinforce.yml")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONF_FILE = os.path.join(ROOT, "zoo_configs", "reinforce.yml")
 
 
 def evaluate(model: REINFORCE, eval_env: VecEnv, n_episodes: int) -> float:
@@ -130,6 +133,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def run_config(args: argparse.Namespace) -> dict[str, Any]:
+    """
+    What a run with ``args`` trains, resolved (the zoo entry over REINFORCE's defaults; ``train_one`` always
+    normalizes): recorded in ``config.json`` beside the results, and compared with the committed one by
+    tests/test_results_current.py.
+    """
+    hyperparams = load_zoo_hyperparams(args.conf_file, args.env_id)
+    return dict(
+        env_id=args.env_id,
+        conf_file=os.path.relpath(os.path.abspath(args.conf_file), ROOT),
+        timesteps=args.timesteps or int(hyperparams["n_timesteps"]),
+        seeds=args.seeds,
+        eval_freq=args.eval_freq,
+        hyperparams=resolved_hyperparams(REINFORCE, {**hyperparams, "normalize": True}),
+    )
+
+
 def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
     th.set_num_threads(1)
@@ -166,6 +186,7 @@ def main(argv: list[str] | None = None) -> str:
         ]
     )
     text = write_report(args.output_dir, f"Continuous control: REINFORCE on {args.env_id}", body, MODULE, argv)
+    write_example_record(args.output_dir, MODULE, argv, run_config(args))
     print(text)
     return text
 

@@ -25,8 +25,8 @@ Reference: Young & Tian (2019, arXiv:1903.03176) train their DQN and actor-criti
 times this default budget, and report learning curves; the table here compares with a random policy and A2C at the
 same budget instead.
 
-Writes ``results.md`` (the table) and ``learning_curve.png`` (evaluation return against env steps) to
-``--output-dir``.
+Writes ``results.md`` (the table), ``config.json`` (the resolved configuration: ``run_config``) and
+``learning_curve.png`` (evaluation return against env steps) to ``--output-dir``.
 """
 
 import argparse
@@ -46,6 +46,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
 
 from examples.common import CurveCallback, markdown_table, mean_std, plot_curves, write_report
+from examples.records import resolved_hyperparams, write_example_record
 from sb3_reinforce import REINFORCE
 
 DEFAULT_ENV_ID = "MinAtar/Breakout-v1"
@@ -233,6 +234,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def run_config(args: argparse.Namespace) -> dict[str, Any]:
+    """
+    What a run with ``args`` trains and measures, each algorithm's arguments over its keyword defaults: recorded in
+    ``config.json`` beside the results, and compared with the committed one by tests/test_results_current.py.
+    """
+    algorithms = {
+        algo: dict(
+            algorithm=ALGORITHMS[algo],
+            hyperparams=resolved_hyperparams(
+                ALGORITHMS[algo], {"policy": "CnnPolicy", "policy_kwargs": policy_kwargs(), **HYPERPARAMETERS[algo]}, False
+            ),
+        )
+        for algo in ALGORITHMS
+    }
+    return dict(
+        env_id=args.env_id,
+        timesteps=args.timesteps,
+        seeds=args.seeds,
+        max_episode_steps=args.max_episode_steps,
+        eval_episodes=args.eval_episodes,
+        n_envs=N_ENVS,
+        curve=dict(n_eval_episodes=N_EVAL_EPISODES, n_points=N_CURVE_POINTS),
+        algorithms=algorithms,
+    )
+
+
 def main(argv: list[str] | None = None) -> str:
     """Run the example; return the text of results.md."""
     args = parse_args(argv)
@@ -267,6 +294,7 @@ def main(argv: list[str] | None = None) -> str:
         f"{table}\n\nLearning curve: {plot_path}"
     )
     text = write_report(args.output_dir, f"MinAtar: REINFORCE vs A2C on {args.env_id}", body, "examples.minatar_game", argv)
+    write_example_record(args.output_dir, "examples.minatar_game", argv, run_config(args))
     print(text)
     return text
 

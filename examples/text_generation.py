@@ -20,7 +20,8 @@ each prompt through ``make_grouped_vec_env``, and each sample's baseline is the 
 prompt). The table gives the mean +/- std over seeds and the worst seed, and permutation tests over seeds of masked
 against free and RLOO against the value baseline.
 
-The script prints the table, writes it to ``<output-dir>/results.md`` and plots the held-out success rate against env
+The script prints the table, writes it to ``<output-dir>/results.md`` (its resolved configuration, ``run_config``, to
+``<output-dir>/config.json``) and plots the held-out success rate against env
 steps in ``<output-dir>/learning_curve.png``.
 
 Recorded result (examples/results/text_generation/, 10 seeds x 400,000 steps): grammar-masked generation beats free
@@ -49,6 +50,7 @@ from stable_baselines3.common.utils import set_random_seed
 from torch import nn
 
 from examples.common import CurveCallback, markdown_table, mean_std, plot_curves, write_report
+from examples.records import resolved_hyperparams, write_example_record
 from sb3_reinforce import REINFORCE, MaskableREINFORCE, make_grouped_vec_env
 
 # Vocabulary. Actions are the 13 tokens the policy writes; the observation adds ``=`` (end of the prompt) and padding.
@@ -348,19 +350,15 @@ def make_model(algorithm: type[REINFORCE], seed: int, baseline: str = "loo", len
         env = make_grouped_vec_env(ArithmeticExpressionEnv, N_ENVS // GROUP_SIZE, GROUP_SIZE, seed=seed, env_kwargs=env_kwargs)
     else:
         env = make_vec_env(ArithmeticExpressionEnv, n_envs=N_ENVS, seed=seed, env_kwargs=env_kwargs)
+    return algorithm("MlpPolicy", env, seed=seed, device="cpu", **model_arguments(baseline, length))
+
+
+def model_arguments(baseline: str = "loo", length: int = DEFAULT_LENGTH) -> dict[str, Any]:
+    """The keyword arguments of the algorithm in ``make_model``, besides the env, the seed and the device."""
     # A linear policy head on features without a joint code of the prompt: see TokenGRUExtractor
     policy_kwargs = {"features_extractor_class": TokenGRUExtractor, "net_arch": {"pi": [], "vf": [64]}}
-    return algorithm(
-        "MlpPolicy",
-        env,
-        learning_rate=LEARNING_RATE,
-        n_steps=length,
-        gamma=1.0,
-        baseline=baseline,
-        ent_coef=0.03,
-        policy_kwargs=policy_kwargs,
-        seed=seed,
-        device="cpu",
+    return dict(
+        learning_rate=LEARNING_RATE, n_steps=length, gamma=1.0, baseline=baseline, ent_coef=0.03, policy_kwargs=policy_kwargs
     )
 
 
@@ -562,12 +560,51 @@ def comparisons(runs: dict[str, list[dict[str, Any]]]) -> list[str]:
     return lines
 
 
+def eval_freq_of(timesteps: int) -> int:
+    """Env steps between two points of the learning curve: 25 points, at least one update apart."""
+    return max(N_ENVS * DEFAULT_LENGTH, timesteps // 25)
+
+
+def run_config(args: argparse.Namespace) -> dict[str, Any]:
+    """
+    What a run with ``args`` trains and measures, each variant's arguments over its algorithm's keyword defaults:
+    recorded in ``config.json`` beside the results, and compared with the committed one by
+    tests/test_results_current.py.
+    """
+    variants = {
+        label: dict(
+            algorithm=algorithm,
+            masked=masked,
+            n_envs=N_ENVS,
+            group_size=GROUP_SIZE if baseline == "loo" else None,
+            hyperparams=resolved_hyperparams(algorithm, {"policy": "MlpPolicy", **model_arguments(baseline)}, zoo_style=False),
+        )
+        for label, (algorithm, masked, baseline) in VARIANTS.items()
+        if label in args.variants
+    }
+    return dict(
+        task=dict(
+            tokens=TOKENS,
+            length=DEFAULT_LENGTH,
+            held_out_targets=HELD_OUT_TARGETS.tolist(),
+            train_targets=TRAIN_TARGETS.tolist(),
+            closeness_scale=CLOSENESS_SCALE,
+        ),
+        timesteps=args.timesteps,
+        seeds=args.seeds,
+        eval_freq=eval_freq_of(args.timesteps),
+        eval_samples=args.eval_samples,
+        random_samples=args.random_samples,
+        variants=variants,
+    )
+
+
 def main(argv: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
     """Run the example; return each variant's runs (as ``train_variant`` returns them)."""
     args = parse_args(argv)
     th.set_num_threads(1)
     start = time.time()
-    eval_freq = max(N_ENVS * DEFAULT_LENGTH, args.timesteps // 25)
+    eval_freq = eval_freq_of(args.timesteps)
     jobs = [(label, seed, args.timesteps, eval_freq, args.eval_samples) for label in args.variants for seed in args.seeds]
     with ProcessPoolExecutor(args.workers) as pool:
         results = list(pool.map(train_variant, *zip(*jobs, strict=True)))
@@ -598,6 +635,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
         f"Learning curve: `{plot_path}`. Total run time: {time.time() - start:.0f} s with {args.workers} worker(s)."
     )
     print(write_report(args.output_dir, "Text generation: arithmetic expressions", body, "examples.text_generation", argv))
+    write_example_record(args.output_dir, "examples.text_generation", argv, run_config(args))
     return runs
 
 

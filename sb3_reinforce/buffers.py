@@ -28,16 +28,22 @@ class EpisodeBufferMixin:
     arrays (action masks, ...) need no extra code.
     """
 
+    # What the mixin uses of SB3's rollout buffers (set by their ``__init__`` and ``reset``)
     buffer_size: int
     n_envs: int
     pos: int
     full: bool
     gamma: float
     generator_ready: bool
+    observations: Any  # np.ndarray, or dict[str, np.ndarray] in the Dict buffers: each of SB3's buffers declares its own
+    actions: np.ndarray
     rewards: np.ndarray
     returns: np.ndarray
     advantages: np.ndarray
     episode_starts: np.ndarray
+    values: np.ndarray
+    log_probs: np.ndarray
+    # The mixin's own
     valid: np.ndarray
     episode_steps: np.ndarray
     groups: np.ndarray
@@ -90,7 +96,7 @@ class EpisodeBufferMixin:
 
     def _time_arrays(self) -> dict[str, Any]:
         """Every array (or dict of arrays) indexed by time step first."""
-        arrays = {}
+        arrays: dict[str, Any] = {}
         for name, value in vars(self).items():
             if isinstance(value, np.ndarray) and value.ndim >= 2 and value.shape[0] == self.buffer_size:
                 arrays[name] = value

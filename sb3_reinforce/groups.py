@@ -92,3 +92,21 @@ def make_grouped_vec_env(
     vec_env = vec_env_cls([make_env(rank) for rank in range(n_groups * group_size)])
     vec_env.seed(seed)
     return vec_env
+
+
+def episode_group_codes(groups: np.ndarray, episode_starts: np.ndarray) -> np.ndarray:
+    """
+    Integer codes, time-major like the buffer, of each transition's episode group: the ``info["group"]`` recorded at the
+    episode's last step in the rollout (``None`` where there was none). Equal groups get equal codes.
+    """
+    starts = episode_starts.T > 0  # env-major: each env's transitions in order
+    starts[:, 0] = True  # an env's first transition begins its first episode in the rollout
+    flat_starts = starts.ravel()
+    episode = np.cumsum(flat_starts) - 1
+    last_steps = np.append(np.flatnonzero(flat_starts)[1:] - 1, flat_starts.size - 1)
+    codes: dict[Any, int] = {}
+    try:
+        episode_codes = np.array([codes.setdefault(group, len(codes)) for group in groups.T.ravel()[last_steps]])
+    except TypeError as error:
+        raise ValueError(f"info['group'] must be hashable (it names an episode's group for baseline='loo'): {error}") from None
+    return episode_codes[episode].reshape(starts.shape).T

@@ -1,7 +1,6 @@
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import numpy as np
-import torch as th
 from gymnasium import spaces
 from sb3_contrib.common.maskable.buffers import MaskableDictRolloutBuffer, MaskableRolloutBuffer
 from sb3_contrib.common.maskable.policies import (
@@ -48,6 +47,7 @@ class MaskableREINFORCE(REINFORCE):
         spaces.MultiBinary,
     )
     policy_base: ClassVar[type[BasePolicy]] = MaskableActorCriticPolicy
+    policy: MaskableActorCriticPolicy  # type: ignore[assignment]  # as MaskablePPO: not a subclass of ActorCriticPolicy
     use_masking = True  # set by learn()
 
     def _setup_model(self) -> None:
@@ -58,7 +58,8 @@ class MaskableREINFORCE(REINFORCE):
             dict_obs = isinstance(self.observation_space, spaces.Dict)
             self.rollout_buffer_class = MaskableDictReinforceRolloutBuffer if dict_obs else MaskableReinforceRolloutBuffer
         _check_stores_masks(self.rollout_buffer_class)
-        self.rollout_buffer = episode_buffer_class(self.rollout_buffer_class)(
+        # A maskable buffer with the mixin, which the declared type stands for (mypy has no intersection types)
+        self.rollout_buffer = episode_buffer_class(self.rollout_buffer_class)(  # type: ignore[assignment]
             self.n_steps,
             self.observation_space,  # type: ignore[arg-type]
             self.action_space,
@@ -68,17 +69,18 @@ class MaskableREINFORCE(REINFORCE):
             n_envs=self.n_envs,
             **self.rollout_buffer_kwargs,
         )
-        self.policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs)
+        self.policy = self.policy_class(  # type: ignore[assignment]
+            self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs
+        )
         self.policy = self.policy.to(self.device)  # a MaskableActorCriticPolicy: __init__ checked policy_base
         self._setup_value_fit()
 
-    def _sample_actions(self, obs_tensor: Any, env: VecEnv) -> tuple[th.Tensor, dict[str, Any]]:
+    def _step_inputs(self, env: VecEnv) -> dict[str, Any]:
         if not self.use_masking:
-            return super()._sample_actions(obs_tensor, env)
+            return {}
         action_masks = get_action_masks(env)
         _check_masks(action_masks, self.action_space)
-        distribution = self.policy.get_distribution(obs_tensor, action_masks=action_masks)
-        return distribution.get_actions(), {"action_masks": action_masks}
+        return {"action_masks": action_masks}
 
     def _distribution_kwargs(self, action_masks: Any) -> dict[str, Any]:
         return {"action_masks": action_masks} if self.use_masking else {}
@@ -132,7 +134,7 @@ def _check_masks(action_masks: np.ndarray, action_space: spaces.Space) -> None:
     elif isinstance(action_space, spaces.MultiDiscrete):
         sizes = [int(n) for n in action_space.nvec.ravel()]
     else:  # MultiBinary: one mask per outcome (0 or 1) of each binary action
-        sizes = [2] * int(np.prod(action_space.n))
+        sizes = [2] * int(np.prod(cast(spaces.MultiBinary, action_space).n))
     masks = np.asarray(action_masks, dtype=bool).reshape(len(action_masks), sum(sizes))
     offset = 0
     for index, size in enumerate(sizes):

@@ -1,35 +1,37 @@
+import contextvars
+import io
+import pathlib
 import warnings
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import numpy as np
-import sb3_contrib
-import stable_baselines3
 import torch as th
 from gymnasium import spaces
-from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
-from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
-from stable_baselines3.common.save_util import load_from_zip_file
-from stable_baselines3.common.preprocessing import preprocess_obs
 from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, BasePolicy, MultiInputActorCriticPolicy
+from stable_baselines3.common.preprocessing import preprocess_obs
+from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import FloatSchedule, explained_variance, obs_as_tensor, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
 from sb3_reinforce.buffers import DictReinforceRolloutBuffer, EpisodeBufferMixin, ReinforceRolloutBuffer, episode_buffer_class
+from sb3_reinforce.checks import check_finite, check_hyperparameters, check_policy_class
+from sb3_reinforce.groups import episode_group_codes
 from sb3_reinforce.returns import leave_one_out_baseline
 
 SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
 
-BASELINES = ("none", "mean", "value", "loo")
-ROLLOUT_MODES = ("discard", "carry", "bootstrap")
 # Length of the episode-completion phase when neither ``max_completion_steps`` nor the env's time limit sets it
 DEFAULT_MAX_COMPLETION_STEPS = 1000
 # Halvings of the policy's step that target_kl may ask for before the step is undone
 MAX_BACKTRACKS = 10
+# Set while ``REINFORCE.load`` reads a file: a file without a value optimizer (older files, A2C/PPO/TRPO files) is then
+# completed with a fresh one, while a direct ``set_parameters(..., exact_match=True)`` still asks for every object
+_LOADING_FILE = contextvars.ContextVar("_LOADING_FILE", default=False)
 
 
 class REINFORCE(OnPolicyAlgorithm):
@@ -132,6 +134,9 @@ class REINFORCE(OnPolicyAlgorithm):
     )
     policy_base: ClassVar[type[BasePolicy]] = ActorCriticPolicy  # what every policy class must subclass
     rollout_buffer: ReinforceRolloutBuffer | DictReinforceRolloutBuffer
+    # The batched pass of _evaluate_rollout (values, log-probabilities, entropies), the row of each used step in it and
+    # the update count it was made at: train() reuses it (see _forward)
+    _rollout_forward: tuple[tuple[th.Tensor | None, th.Tensor, Any], np.ndarray, int] | None
 
     def __init__(
         self,
@@ -163,7 +168,7 @@ class REINFORCE(OnPolicyAlgorithm):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ):
-        _check_hyperparameters(
+        check_hyperparameters(
             learning_rate=learning_rate,
             n_steps=n_steps,
             gamma=gamma,
@@ -179,7 +184,7 @@ class REINFORCE(OnPolicyAlgorithm):
             target_kl=target_kl,
             rollout_buffer_class=rollout_buffer_class,
         )
-        _check_policy_class(policy, type(self))  # also when load() reads a file saved by another algorithm
+        check_policy_class(policy, type(self))  # also when load() reads a file saved by another algorithm
         super().__init__(
             policy,
             env,
@@ -222,7 +227,8 @@ class REINFORCE(OnPolicyAlgorithm):
             dict_obs = isinstance(self.observation_space, spaces.Dict)
             self.rollout_buffer_class = DictReinforceRolloutBuffer if dict_obs else ReinforceRolloutBuffer
         buffer_class = self.rollout_buffer_class
-        self.rollout_buffer_class = episode_buffer_class(buffer_class)  # SB3 builds the buffer from it
+        # SB3 builds the buffer from it (a subclass of buffer_class with the mixin: mypy has no intersection types)
+        self.rollout_buffer_class = cast(type[RolloutBuffer], episode_buffer_class(buffer_class))
         super()._setup_model()
         self.rollout_buffer_class = buffer_class  # what save() stores: the class given, not one made on the fly
         self._setup_value_fit()
@@ -257,12 +263,34 @@ class REINFORCE(OnPolicyAlgorithm):
         exact_match: bool = True,
         device: th.device | str = "auto",
     ) -> None:
-        # Files written before the value fit existed (or by A2C/PPO) have no value optimizer: it then starts afresh.
-        if not isinstance(load_path_or_dict, dict):
-            _, load_path_or_dict, _ = load_from_zip_file(load_path_or_dict, device=device, load_data=False)
-        if "value_optimizer" not in load_path_or_dict:
-            load_path_or_dict = {**load_path_or_dict, "value_optimizer": self.value_optimizer.state_dict()}
+        if _LOADING_FILE.get():
+            # Files written before the value fit existed (or by A2C/PPO/TRPO) have no value optimizer: it starts afresh
+            if not isinstance(load_path_or_dict, dict):
+                _, load_path_or_dict, _ = load_from_zip_file(load_path_or_dict, device=device, load_data=False)
+            if "value_optimizer" not in load_path_or_dict:
+                load_path_or_dict = {**load_path_or_dict, "value_optimizer": self.value_optimizer.state_dict()}
         super().set_parameters(load_path_or_dict, exact_match, device)
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfREINFORCE],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfREINFORCE:
+        """
+        Load the model from a zip file, as SB3's ``load``. A file without a value optimizer (saved by an older version,
+        or by A2C, PPO or TRPO) loads with a fresh one; every other object of the file must match.
+        """
+        token = _LOADING_FILE.set(True)
+        try:
+            return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+        finally:
+            _LOADING_FILE.reset(token)
 
     def _setup_learn(
         self,
@@ -279,9 +307,9 @@ class REINFORCE(OnPolicyAlgorithm):
     def _resolve_completion_limit(self, env: VecEnv) -> int:
         if self.max_completion_steps is not None:
             return self.max_completion_steps
-        limits = [getattr(spec, "max_episode_steps", None) for spec in env.get_attr("spec")]
+        limits = [getattr(spec, "max_episode_steps", 0) for spec in env.get_attr("spec")]  # None or 0: no time limit
         if limits and all(limits):
-            return int(max(limits))  # type: ignore[type-var]
+            return int(max(limits))
         return DEFAULT_MAX_COMPLETION_STEPS
 
     def collect_rollouts(
@@ -304,6 +332,7 @@ class REINFORCE(OnPolicyAlgorithm):
             collected, False if callback terminated rollout prematurely.
         """
         assert self._last_obs is not None, "No previous observation was provided"
+        assert self._last_episode_starts is not None  # set with _last_obs (by _setup_learn)
         assert isinstance(rollout_buffer, EpisodeBufferMixin)
         self.policy.set_training_mode(False)
         rollout_buffer.start_rollout()
@@ -339,8 +368,8 @@ class REINFORCE(OnPolicyAlgorithm):
         if self.baseline == "value" and cut.any():
             last_values[cut] = self._predict_values(_select(self._last_obs, cut))
         rollout_buffer.finish_rollout(episode_end, last_values)
-        _check_finite("reward", rollout_buffer.rewards[: rollout_buffer.pos])
-        _check_finite("return", rollout_buffer.returns[: rollout_buffer.pos])
+        check_finite("reward", rollout_buffer.rewards[: rollout_buffer.pos])
+        check_finite("return", rollout_buffer.returns[: rollout_buffer.pos])
         self._compute_baseline(rollout_buffer)
         if self.rollout_mode == "carry":
             rollout_buffer.carry_over(episode_end)
@@ -349,19 +378,22 @@ class REINFORCE(OnPolicyAlgorithm):
         callback.on_rollout_end()
         return True
 
-    def _collect_step(self, env: VecEnv, callback: BaseCallback, rollout_buffer: RolloutBuffer) -> bool:
+    def _collect_step(self, env: VecEnv, callback: BaseCallback, rollout_buffer: EpisodeBufferMixin) -> bool:
         """Take one step in every env and store it. Return False if a callback asked to stop training."""
+        values = log_probs = th.zeros(env.num_envs)  # with the batched path: filled when the rollout ends, see below
         with th.no_grad():
-            # Only the actor: the value head is not needed to act, and the buffer's ``values`` and ``log_probs`` are
-            # computed in one batch when the rollout ends (_compute_baseline)
             obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
+            extra = self._step_inputs(env)
             try:
-                actions, extra = self._sample_actions(obs_tensor, env)
+                if self._acts_through_forward():  # as A2C: actions, values and log-probabilities of policy(obs)
+                    actions, values, log_probs = self.policy(obs_tensor, **extra)
+                else:  # only the actor; values and log-probabilities come in one batch at the end (_compute_baseline)
+                    actions = self.policy.get_distribution(obs_tensor, **extra).get_actions()
             except ValueError as error:  # torch's check of the distribution's parameters: name the cause if it is ours
                 observations = self._last_obs.items() if isinstance(self._last_obs, dict) else [(None, self._last_obs)]
                 for key, array in observations:
                     name = "observation" if key is None else f"observation {key!r}"
-                    _check_finite(name, np.asarray(array), step=self.num_timesteps)  # type: ignore[arg-type]
+                    check_finite(name, np.asarray(array), step=self.num_timesteps)  # type: ignore[arg-type]
                 raise error
         actions = actions.reshape((-1, *self.action_space.shape)).cpu().numpy()  # type: ignore[misc]
         clipped_actions = actions
@@ -386,19 +418,25 @@ class REINFORCE(OnPolicyAlgorithm):
                 rewards = rewards.astype(np.float32)
                 terminal_obs = _stack([infos[i]["terminal_observation"] for i in truncated])
                 rewards[truncated] += self.gamma * self._predict_values(terminal_obs)
-        unused = th.zeros(env.num_envs)  # values and log-probabilities: filled when the rollout ends, see above
-        rollout_buffer.add(self._last_obs, actions, rewards, self._last_episode_starts, unused, unused, **extra)  # type: ignore[arg-type]
-        if self.baseline == "loo":  # an episode's group is read from its last step's info (see _episode_groups)
+        rollout_buffer.add(self._last_obs, actions, rewards, self._last_episode_starts, values, log_probs, **extra)
+        if self.baseline == "loo":  # an episode's group is read from its last step's info (see episode_group_codes)
             for i in np.flatnonzero(dones):
                 rollout_buffer.groups[rollout_buffer.pos - 1, i] = infos[i].get("group")
         self._last_obs = new_obs  # type: ignore[assignment]
         self._last_episode_starts = dones
         return True
 
-    def _sample_actions(self, obs_tensor: Any, env: VecEnv) -> tuple[th.Tensor, dict[str, Any]]:
-        """Actions of one rollout step, and any extra fields for ``rollout_buffer.add`` (none here; action masks in
+    def _acts_through_forward(self) -> bool:
+        """
+        Whether rollouts act through ``policy(obs)``, as A2C and PPO do: for a policy class that overrides ``forward()``
+        (or a compiled one, ``th.compile(policy)``), which the batched path of SB3's stock policies would bypass.
+        """
+        return type(self.policy).forward is not self.policy_base.forward
+
+    def _step_inputs(self, env: VecEnv) -> dict[str, Any]:
+        """Extra inputs of the policy at a rollout step, also stored in the buffer (none here; action masks in
         ``MaskableREINFORCE``)."""
-        return self.policy.get_distribution(obs_tensor).get_actions(), {}
+        return {}
 
     def _distribution_kwargs(self, action_masks: Any) -> dict[str, Any]:
         """Extra arguments of the policy's ``evaluate_actions`` / ``get_distribution`` after the rollout (action masks)."""
@@ -413,13 +451,41 @@ class REINFORCE(OnPolicyAlgorithm):
         """
         Fill the buffer's ``values`` (the baseline b(s_t) that each weight subtracts: 0, the batch mean, the other
         episodes' mean or V(s) as it is before this rollout's update), ``advantages = returns - values`` and
-        ``log_probs`` (the behaviour policy's; kept for steps carried from the previous rollout), in one batch, as SB3's
-        buffer means them. Steps that no update will use (discarded after their env's last episode) get 0.
+        ``log_probs`` (the behaviour policy's; kept for steps carried from the previous rollout), as SB3's buffer means
+        them. Steps that no update will use (discarded after their env's last episode) get 0.
         """
         n_rows = buffer.pos
         valid = buffer.valid[:n_rows]
         used = valid if self.rollout_mode != "carry" else np.ones_like(valid)  # carried steps need their log-probs
-        pick = lambda array: array[:n_rows][used]  # noqa: E731  (the used steps, time-major)
+        if self._acts_through_forward():  # policy(obs) gave them step by step
+            self._rollout_forward = None
+            values, log_prob = buffer.values[:n_rows][used].copy(), buffer.log_probs[:n_rows][used].copy()
+        else:
+            values, log_prob = self._evaluate_rollout(buffer, used)
+        returns = buffer.returns[:n_rows]
+        if self.baseline == "value":
+            buffer.values[:n_rows] = 0.0
+            buffer.values[:n_rows][used] = values
+        elif self.baseline == "loo":
+            buffer.values[:n_rows] = 0.0
+            groups = episode_group_codes(buffer.groups[:n_rows], buffer.episode_starts[:n_rows])
+            buffer.values[:n_rows][valid] = leave_one_out_baseline(
+                returns[valid], buffer.episode_steps[:n_rows][valid], groups[valid]
+            )
+        else:
+            buffer.values[:n_rows] = returns[valid].mean() if self.baseline == "mean" and valid.any() else 0.0
+        log_probs = np.zeros(valid.shape, dtype=np.float32)
+        log_probs[used] = log_prob
+        buffer.log_probs[buffer.n_rows_carried_in : n_rows] = log_probs[buffer.n_rows_carried_in :]
+        buffer.advantages[:n_rows] = returns - buffer.values[:n_rows]
+
+    def _evaluate_rollout(self, buffer: EpisodeBufferMixin, used: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        """
+        Values (``None`` without the value baseline) and log-probabilities of the rollout's ``used`` steps (time-major), in
+        one batched pass with the gradient, which ``train()`` reuses (the parameters do not change before it, see _forward).
+        """
+        n_rows = buffer.pos
+        pick = lambda array: array[:n_rows][used]  # noqa: E731
         observations = buffer.observations
         obs = {key: pick(value) for key, value in observations.items()} if isinstance(observations, dict) else None
         obs = pick(observations) if obs is None else obs
@@ -427,26 +493,10 @@ class REINFORCE(OnPolicyAlgorithm):
         if isinstance(self.action_space, spaces.Discrete):
             actions = actions.long().flatten()
         masks = getattr(buffer, "action_masks", None)
-        # With the gradient: train() reuses this forward pass (the parameters do not change before it), see _forward
-        outputs = self._evaluate(obs_as_tensor(obs, self.device), actions, masks if masks is None else pick(masks))  # type: ignore[arg-type]
+        outputs = self._evaluate(obs_as_tensor(obs, self.device), actions, masks if masks is None else pick(masks))
         self._rollout_forward = (outputs, np.cumsum(used.ravel()) - 1, self._n_updates)
-        values, log_prob = (None if outputs[0] is None else outputs[0].detach()), outputs[1].detach()
-        returns = buffer.returns[:n_rows]
-        if self.baseline == "value":
-            buffer.values[:n_rows] = 0.0
-            buffer.values[:n_rows][used] = values.cpu().numpy()  # type: ignore[union-attr]
-        elif self.baseline == "loo":
-            buffer.values[:n_rows] = 0.0
-            groups = _episode_groups(buffer.groups[:n_rows], buffer.episode_starts[:n_rows])
-            buffer.values[:n_rows][valid] = leave_one_out_baseline(
-                returns[valid], buffer.episode_steps[:n_rows][valid], groups[valid]
-            )
-        else:
-            buffer.values[:n_rows] = returns[valid].mean() if self.baseline == "mean" and valid.any() else 0.0
-        log_probs = np.zeros(valid.shape, dtype=np.float32)
-        log_probs[used] = log_prob.cpu().numpy()
-        buffer.log_probs[buffer.n_rows_carried_in : n_rows] = log_probs[buffer.n_rows_carried_in :]
-        buffer.advantages[:n_rows] = returns - buffer.values[:n_rows]
+        values = None if outputs[0] is None else outputs[0].detach().cpu().numpy()
+        return values, outputs[1].detach().cpu().numpy()
 
     def train(self) -> None:
         """
@@ -644,138 +694,8 @@ def _select(observations: Any, mask: Any) -> Any:
     return observations[mask]
 
 
-def _episode_groups(groups: np.ndarray, episode_starts: np.ndarray) -> np.ndarray:
-    """
-    Integer codes, time-major like the buffer, of each transition's episode group: the ``info["group"]`` recorded at the
-    episode's last step in the rollout (``None`` where there was none). Equal groups get equal codes.
-    """
-    starts = episode_starts.T > 0  # env-major: each env's transitions in order
-    starts[:, 0] = True  # an env's first transition begins its first episode in the rollout
-    flat_starts = starts.ravel()
-    episode = np.cumsum(flat_starts) - 1
-    last_steps = np.append(np.flatnonzero(flat_starts)[1:] - 1, flat_starts.size - 1)
-    codes: dict[Any, int] = {}
-    try:
-        episode_codes = np.array([codes.setdefault(group, len(codes)) for group in groups.T.ravel()[last_steps]])
-    except TypeError as error:
-        raise ValueError(f"info['group'] must be hashable (it names an episode's group for baseline='loo'): {error}") from None
-    return episode_codes[episode].reshape(starts.shape).T
-
-
 def _stack(observations: list[Any]) -> Any:
     """Stack single observations (arrays or dicts of arrays) into a batch."""
     if isinstance(observations[0], dict):
         return {key: np.stack([obs[key] for obs in observations]) for key in observations[0]}
     return np.stack(observations)
-
-
-def _check_finite(what: str, array: np.ndarray, step: int | None = None) -> None:
-    """
-    Raise a ``ValueError`` naming the first non-finite value of ``array`` (an env step's values, one row per env, or a
-    rollout's, (steps, n_envs, ...)), its env and its step, before anything is trained on it. ``step``: the env step of
-    a single step's values (``None``: ``array`` is a rollout). Integer arrays (images) are always finite.
-    """
-    if array.dtype.kind != "f" or np.isfinite(array).all():  # the common case: one vectorized pass
-        return
-    index = np.unravel_index(np.flatnonzero(~np.isfinite(array))[0], array.shape)
-    where = f"env {index[0]} at env step {step}" if step is not None else f"env {index[1]} at step {index[0]} of the rollout"
-    raise ValueError(f"non-finite {what} ({array[index]}) from {where}: training stopped before the parameters changed")
-
-
-def _check_hyperparameters(
-    learning_rate: float | Schedule,
-    n_steps: int,
-    gamma: float,
-    baseline: str,
-    rollout_mode: str,
-    max_completion_steps: int | None,
-    ent_coef: float,
-    vf_coef: float,
-    max_grad_norm: float | None,
-    vf_learning_rate: float | Schedule,
-    n_value_epochs: int,
-    value_batch_size: int | None,
-    target_kl: float | None,
-    rollout_buffer_class: type[RolloutBuffer] | None,
-) -> None:
-    """Raise a ``ValueError`` naming the first bad hyperparameter and what is allowed."""
-    for name, rate in (("learning_rate", learning_rate), ("vf_learning_rate", vf_learning_rate)):
-        if not callable(rate) and not (_is_number(rate) and rate > 0):
-            raise ValueError(f"{name} must be a positive number or a schedule (callable), got {rate!r}")
-    _check_int("n_steps", n_steps, 1)
-    if not _is_number(gamma) or not 0.0 <= gamma <= 1.0:
-        raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
-    if baseline not in BASELINES:
-        raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
-    if rollout_mode not in ROLLOUT_MODES:
-        raise ValueError(f"rollout_mode must be one of {ROLLOUT_MODES}, got {rollout_mode!r}")
-    if rollout_mode == "bootstrap" and baseline != "value":
-        raise ValueError(
-            f"rollout_mode='bootstrap' bootstraps cut returns with the learned value, so it needs baseline='value' "
-            f"(got baseline={baseline!r}); use rollout_mode='carry' or 'discard' for exact Monte Carlo returns"
-        )
-    if max_completion_steps is not None and (not _is_int(max_completion_steps) or max_completion_steps < 1):
-        raise ValueError(f"max_completion_steps must be None or an integer >= 1, got {max_completion_steps!r}")
-    for name, value in (("ent_coef", ent_coef), ("vf_coef", vf_coef)):
-        if not _is_number(value) or value < 0:
-            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-    if max_grad_norm is not None and (not _is_number(max_grad_norm) or max_grad_norm <= 0):
-        raise ValueError(f"max_grad_norm must be None (no clipping) or a number > 0, got {max_grad_norm!r}")
-    _check_int("n_value_epochs", n_value_epochs, 0, " (0: no value fit)")
-    if value_batch_size is not None:
-        _check_int("value_batch_size", value_batch_size, 1, " or None (the whole rollout)")
-    if target_kl is not None and (not _is_number(target_kl) or target_kl <= 0):
-        raise ValueError(f"target_kl must be None (no step-size safeguard) or a number > 0, got {target_kl!r}")
-    if rollout_buffer_class is not None and not (
-        isinstance(rollout_buffer_class, type) and issubclass(rollout_buffer_class, RolloutBuffer)
-    ):
-        raise ValueError(
-            "rollout_buffer_class must be None or a subclass of stable_baselines3's RolloutBuffer or DictRolloutBuffer "
-            f"(with sb3-contrib's maskable buffers for MaskableREINFORCE), got {rollout_buffer_class!r}"
-        )
-
-
-def _check_int(name: str, value: Any, minimum: int, note: str = "") -> None:
-    if not _is_int(value) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}{note}, got {value!r}")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and np.isfinite(value)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _check_policy_class(policy: str | type[BasePolicy], algorithm: type[REINFORCE]) -> None:
-    """
-    Raise a ``ValueError`` when ``policy`` (a class given to the constructor, or the one that ``load()`` read from a file)
-    does not subclass ``algorithm.policy_base`` or is recurrent (REINFORCE keeps no LSTM states). The message names the
-    algorithms whose policy it is: a saved file does not name the algorithm that saved it, its policy class tells.
-    Aliases such as ``"MlpPolicy"`` are left to SB3.
-    """
-    if isinstance(policy, str):
-        return
-    recurrent = isinstance(policy, type) and issubclass(policy, RecurrentActorCriticPolicy)
-    if isinstance(policy, type) and issubclass(policy, algorithm.policy_base) and not recurrent:
-        return
-    owners = " or ".join(_algorithms_with_policy(policy))
-    found = f" (the policy of {owners}: a file saved by {owners} holds it)" if owners else ""
-    needed = f"a subclass of {algorithm.policy_base.__name__}" + (" that is not recurrent" if recurrent else "")
-    raise ValueError(f"policy class {getattr(policy, '__name__', policy)}{found}: {algorithm.__name__} needs {needed}")
-
-
-def _algorithms_with_policy(policy: Any) -> list[str]:
-    """The SB3 and sb3-contrib algorithms that list ``policy`` (or its nearest base class) among their policies."""
-    algorithms = [
-        value
-        for package in (stable_baselines3, sb3_contrib)
-        for value in vars(package).values()
-        if isinstance(value, type) and issubclass(value, BaseAlgorithm)
-    ]
-    for base in getattr(policy, "__mro__", ()):
-        names = [algorithm.__name__ for algorithm in algorithms if base in algorithm.policy_aliases.values()]
-        if names:
-            return names
-    return []

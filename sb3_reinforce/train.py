@@ -10,7 +10,7 @@ Hyperparameters come from the env's entry in an RL Zoo style file (``--conf-file
 import argparse
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 import torch as th
 from stable_baselines3.common.env_util import make_vec_env
@@ -117,7 +117,9 @@ def main(argv: list[str] | None = None) -> float:
     if isinstance(env, VecNormalize):
         env.save(save_path.removesuffix(".zip") + "_vecnormalize.pkl")
         sync_envs_normalization(env, eval_env)
-    mean_return, std_return = evaluate_policy(model, eval_env, n_eval_episodes=args.eval_episodes, deterministic=True)
+    mean_return, std_return = cast(  # floats (SB3 annotates its return with that of return_episode_rewards=True)
+        tuple[float, float], evaluate_policy(model, eval_env, n_eval_episodes=args.eval_episodes, deterministic=True)
+    )
     print(f"Trained REINFORCE on {args.env} for {model.num_timesteps} env steps ({n_envs} envs) in {train_seconds:.0f} s")
     print(f"Evaluation return over {args.eval_episodes} episodes: {mean_return:.1f} +/- {std_return:.1f}")
     print(f"Model saved to {os.path.abspath(save_path)}" + (" (with its VecNormalize statistics)" if normalize else ""))

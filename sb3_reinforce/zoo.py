@@ -7,19 +7,29 @@ RL Baselines3 Zoo launcher: rl_zoo3's own commands, flags and files, with ``rein
     python -m sb3_reinforce.zoo train --algo reinforce --env CartPole-v1 -optimize --n-trials 50 \\
         --storage logs/study.log --study-name reinforce-cartpole      # run it in several processes to share the study
         # across machines: --storage postgresql+psycopg://user:password@host/optuna (the postgres extra)
+    python -m sb3_reinforce.zoo record_training --algo reinforce --env CartPole-v1 -f logs/ --gif   # (needs ffmpeg)
     sb3-reinforce-zoo record_video | plot_train | plot_from_file | all_plots ...
 
-``train`` reads the project's ``zoo_configs/<algo>.yml`` (shipped in the package) unless ``--conf-file`` says
-otherwise. Needs the ``zoo`` extra: ``pip install 'sb3-reinforce[zoo]'``.
+``train`` reads the project's ``zoo_configs/<algo>.yml`` (shipped in the package) unless ``--conf-file`` (in any
+spelling rl_zoo3's parser accepts) says otherwise; the rl_zoo3 commands that a command starts (``record_training``'s
+``record_video``) run through this launcher too. Needs the ``zoo`` extra: ``pip install 'sb3-reinforce[zoo]'``.
 """
 
+import argparse
+import contextlib
 import importlib.resources
 import os
 import runpy
 import socket
+import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from typing import Any
+from unittest import mock
+
+import numpy as np
+from sb3_contrib.common.envs import InvalidActionEnvDiscrete
 
 
 def _zoo_configs_dir() -> str:
@@ -46,6 +56,8 @@ COMMANDS = {
     "plot_from_file": "rl_zoo3.plots.plot_from_file",
     "all_plots": "rl_zoo3.plots.all_plots",
 }
+# and back: the command of an rl_zoo3 module that an rl_zoo3 command starts in a new process
+LAUNCHED = {module: command for command, module in COMMANDS.items()}
 
 
 def sample_reinforce_params(trial: Any, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
@@ -65,11 +77,11 @@ def sample_reinforce_params(trial: Any, n_actions: int, n_envs: int, additional_
     return convert_reinforce_params(params)
 
 
-def convert_reinforce_params(params: dict[str, Any]) -> dict[str, Any]:
+def convert_reinforce_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     """Turn sampled (or ``--trial-id``-replayed) parameters into REINFORCE's arguments."""
     import torch as th
 
-    hyperparams = dict(params)
+    hyperparams = dict(sampled_params)
     hyperparams["gamma"] = 1 - hyperparams.pop("one_minus_gamma")
     layers = {"tiny": [64], "small": [64, 64], "medium": [256, 256]}[hyperparams.pop("net_arch")]
     activation_fn = {"tanh": th.nn.Tanh, "relu": th.nn.ReLU}[hyperparams.pop("activation_fn")]
@@ -81,7 +93,7 @@ def register() -> None:
     """
     Add REINFORCE and MaskableREINFORCE to rl_zoo3's tables of algorithms and samplers, and register
     ``InvalidActionDiscrete-v0`` (sb3-contrib's ``InvalidActionEnvDiscrete(dim=80, n_invalid_actions=60)``, an env
-    with ``action_masks()``) for ``reinforce_mask``.
+    with ``action_masks()``, drawn for ``record_video``: ``FilmedInvalidActionEnv``) for ``reinforce_mask``.
     """
     import gymnasium as gym
     from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
@@ -95,30 +107,126 @@ def register() -> None:
     if "InvalidActionDiscrete-v0" not in gym.registry:
         gym.register(
             "InvalidActionDiscrete-v0",
-            entry_point="sb3_contrib.common.envs:InvalidActionEnvDiscrete",
+            entry_point="sb3_reinforce.zoo:FilmedInvalidActionEnv",
             kwargs=dict(dim=80, n_invalid_actions=60),
         )
+
+
+class FilmedInvalidActionEnv(InvalidActionEnvDiscrete):
+    """
+    sb3-contrib's ``InvalidActionEnvDiscrete`` that ``record_video`` and ``record_training`` can film
+    (``render_mode="rgb_array"``): a row of cells, one per action, under a black band (where ``record_training``
+    writes its caption). Above: the task of the last step (masked actions dark, valid ones light, the rewarded one
+    green); below: the action taken (green when rewarded, red when not).
+
+    :param dim: the number of actions (and of observations)
+    :param n_invalid_actions: how many actions each step masks (never the rewarded one)
+    :param render_mode: ``"rgb_array"`` or ``None``
+    """
+
+    # (a class attribute, as gymnasium reads it from the class: gym.make checks render_mode against it)
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}  # noqa: RUF012
+    CELL_WIDTH, BAND_HEIGHT = 8, 32  # pixels
+
+    def __init__(self, dim: int, n_invalid_actions: int, render_mode: str | None = None) -> None:
+        self.render_mode = render_mode
+        super().__init__(dim=dim, n_invalid_actions=n_invalid_actions)  # (calls reset)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[int, dict]:
+        observation, info = super().reset(seed=seed, options=options)
+        self.shown = self.state, self.invalid_actions
+        self.last_action: int | None = None
+        return observation, info
+
+    def step(self, action: int) -> tuple[int, float, bool, bool, dict[str, Any]]:
+        self.shown, self.last_action = (self.state, self.invalid_actions), int(action)
+        return super().step(action)
+
+    # (SB3's IdentityEnv declares gym 0.21's render(mode) -> None, not gymnasium's render() -> frame)
+    def render(self) -> np.ndarray:  # type: ignore[override]
+        state, invalid_actions = self.shown
+        bands = np.zeros((3, len(self.possible_actions), 3), dtype=np.uint8)  # caption, task, action
+        bands[1] = 200
+        bands[1, invalid_actions] = 60
+        bands[1, state] = (0, 160, 0)
+        if self.last_action is not None:
+            bands[2, self.last_action] = (0, 160, 0) if self.last_action == state else (200, 0, 0)
+        return bands.repeat(self.BAND_HEIGHT, axis=0).repeat(self.CELL_WIDTH, axis=1)
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in COMMANDS:
         raise SystemExit(f"usage: python -m sb3_reinforce.zoo {{{','.join(COMMANDS)}}} [rl_zoo3 flags]\n{__doc__}")
-    conf_file = _option(argv, "--conf-file", "-conf")
-    if conf_file is not None and conf_file.endswith((".yml", ".yaml", ".py")) and not os.path.isfile(conf_file):
-        # one line, as argparse reports a bad argument, instead of rl_zoo3's FileNotFoundError traceback
-        print(f"python -m sb3_reinforce.zoo {argv[0]}: error: --conf-file {conf_file}: no such file", file=sys.stderr)
-        raise SystemExit(2)
     try:
         register()
     except ImportError as error:
         raise SystemExit(f"the zoo launcher needs rl_zoo3: pip install 'sb3-reinforce[zoo]' ({error})") from error
-    storage = _option(argv, "--storage")
-    if storage is not None and "://" in storage:  # a database URL (rl_zoo3 opens a *.log path as a journal file)
-        create_study_tables(storage)
-    argv = [*argv, *_default_conf_file(argv)]
     sys.argv = [f"sb3_reinforce.zoo {argv[0]}", *argv[1:]]
-    runpy.run_module(COMMANDS[argv[0]], run_name="__main__", alter_sys=True)
+    with _launcher_hooks(argv[0]):
+        runpy.run_module(COMMANDS[argv[0]], run_name="__main__", alter_sys=True)
+
+
+@contextlib.contextmanager
+def _launcher_hooks(command: str) -> Iterator[None]:
+    """
+    While rl_zoo3's ``command`` runs, in this process:
+
+    - its arguments are read by its own argparse parser, so every spelling that parser accepts (``--conf-file X``,
+      ``--conf-file=X``, ``-conf X``, the prefixes ``-c``, ``--conf``, ``--al`` of ``allow_abbrev``...) means the same
+      here; the launcher then completes the parsed namespace (``_complete_train_args``) before rl_zoo3 reads it. The
+      hook wraps ``argparse.ArgumentParser.parse_args`` and leaves every namespace without ``algo`` and ``conf_file``
+      (a parser other than ``train``'s) as it was.
+    - the rl_zoo3 commands it starts in new processes run through this launcher, with this interpreter, so that our
+      algorithms are registered there too: ``record_training`` runs ``subprocess.call(["python", "-m",
+      "rl_zoo3.record_video", ...])``, which would start whatever ``python`` is on the PATH, and in it a
+      ``record_video`` that knows no ``reinforce``. ``subprocess.Popen`` (which ``call``, ``run`` and ``check_call``
+      create) is replaced by ``_LauncherPopen``, which starts ``[any, "-m", "rl_zoo3.X", *flags]``, X one of
+      ``COMMANDS``, as ``[sys.executable, "-m", "sb3_reinforce.zoo", X, *flags]`` and any other program unchanged.
+      (rl_zoo3's other spawns are ``ffmpeg`` through ``os.system`` in ``record_training``, left alone, and ``python
+      enjoy.py`` in ``rl_zoo3.benchmark``, which is not a command of this launcher.)
+    """
+    parse_args = argparse.ArgumentParser.parse_args
+
+    def parse_and_complete(
+        parser: argparse.ArgumentParser, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        return _complete_train_args(parse_args(parser, args, namespace), command)
+
+    with (
+        mock.patch.object(argparse.ArgumentParser, "parse_args", parse_and_complete),
+        mock.patch.object(subprocess, "Popen", _LauncherPopen),
+    ):
+        yield
+
+
+def _complete_train_args(args: argparse.Namespace, command: str) -> argparse.Namespace:
+    """
+    ``train``'s parsed arguments as the launcher runs them: ``conf_file`` defaults to ``ZOO_CONFIGS/<algo>.yml`` for
+    our algorithms; a ``.yml``/``.yaml``/``.py`` one that does not exist is one line of error (exit code 2, as argparse
+    reports a bad argument) instead of rl_zoo3's FileNotFoundError traceback; a ``--storage`` database URL gets
+    Optuna's tables first (``create_study_tables``; rl_zoo3 opens a ``*.log`` path as a journal file).
+    """
+    if not {"algo", "conf_file"} <= vars(args).keys():
+        return args
+    if args.conf_file is None:
+        args.conf_file = default_conf_file(args.algo)
+    elif args.conf_file.endswith((".yml", ".yaml", ".py")) and not os.path.isfile(args.conf_file):
+        print(f"python -m sb3_reinforce.zoo {command}: error: --conf-file {args.conf_file}: no such file", file=sys.stderr)
+        raise SystemExit(2)
+    storage = getattr(args, "storage", None)
+    if storage is not None and "://" in storage:
+        create_study_tables(storage)
+    return args
+
+
+class _LauncherPopen(subprocess.Popen):
+    """``subprocess.Popen`` that starts rl_zoo3's commands through this launcher (``_launcher_hooks``)."""
+
+    def __init__(self, args: Any, *rest: Any, **kwargs: Any) -> None:
+        if isinstance(args, list | tuple) and len(args) >= 3 and args[1] == "-m" and args[2] in LAUNCHED:
+            args = [sys.executable, "-m", "sb3_reinforce.zoo", LAUNCHED[args[2]], *args[3:]]
+        super().__init__(args, *rest, **kwargs)
 
 
 def create_study_tables(url: str, attempts: int = 3) -> None:
@@ -142,24 +250,16 @@ def create_study_tables(url: str, attempts: int = 3) -> None:
             time.sleep(1.0)
 
 
-def _option(argv: list[str], *names: str) -> str | None:
-    """The value of a ``train`` option (any of ``names``) written ``NAME X`` or ``NAME=X``; ``None`` when not given."""
-    if argv[0] != "train":
-        return None
-    for arg, value in zip(argv, [*argv[1:], None], strict=True):
-        if arg in names:
-            return value
-        if arg.startswith(tuple(f"{name}=" for name in names)):
-            return arg.split("=", 1)[1]
-    return None
+def default_conf_file(algo: str) -> str | None:
+    """The default ``--conf-file`` of ``train --algo algo``: ``ZOO_CONFIGS/<algo>.yml`` where there is one."""
+    path = os.path.join(ZOO_CONFIGS, f"{algo}.yml")
+    return path if os.path.exists(path) else None
 
 
 def _default_conf_file(argv: list[str]) -> list[str]:
-    """``--conf-file ZOO_CONFIGS/<algo>.yml`` for ``train`` with one of our algorithms, unless one is given."""
-    if argv[0] != "train" or _option(argv, "--conf-file", "-conf") is not None or "--algo" not in argv:
-        return []
-    path = os.path.join(ZOO_CONFIGS, f"{argv[argv.index('--algo') + 1]}.yml")
-    return ["--conf-file", path] if os.path.exists(path) else []
+    """``["--conf-file", default_conf_file(A)]`` for ``["train", "--algo", A]`` (tests/test_packaging.py's probe)."""
+    conf_file = default_conf_file(argv[argv.index("--algo") + 1])
+    return ["--conf-file", conf_file] if argv[0] == "train" and conf_file is not None else []
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Shared by tests/test_estimator.py and benchmarks/estimator_variance.py.
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch as th
@@ -166,7 +166,9 @@ def expected_gradient(model: REINFORCE, mdp: FiniteMDP) -> tuple[np.ndarray, np.
     gamma = model.gamma
     n_states = mdp.n_states
     one_hot = th.eye(n_states, device=model.device)
-    probs = model.policy.get_distribution(one_hot).distribution.probs.double().cpu()  # (S, A), differentiable
+    distribution = model.policy.get_distribution(one_hot).distribution
+    assert isinstance(distribution, th.distributions.Categorical)  # Discrete actions
+    probs = distribution.probs.double().cpu()  # (S, A), differentiable
     with th.no_grad():
         bootstrap = model.policy.predict_values(one_hot).flatten().double().cpu()
     if model.baseline != "value":
@@ -183,6 +185,7 @@ def expected_gradient(model: REINFORCE, mdp: FiniteMDP) -> tuple[np.ndarray, np.
             visits = th.linalg.solve(eye - flow.T, initial)  # expected visits over the whole episode
             values = th.linalg.solve(eye - gamma * flow, (policy * rewards).sum(1))
             return [visits], [rewards + gamma * moves @ values]
+        q_values: list[th.Tensor]
         occupancy, q_values, d = [], [], initial
         for _ in range(mdp.time_limit):
             occupancy.append(d)
@@ -196,7 +199,7 @@ def expected_gradient(model: REINFORCE, mdp: FiniteMDP) -> tuple[np.ndarray, np.
 
     parameters = policy_parameters(model)
     occupancy, q_values = terms(probs.detach())
-    surrogate = sum((d[:, None] * probs * q).sum() for d, q in zip(occupancy, q_values, strict=True))
+    surrogate = cast(th.Tensor, sum((d[:, None] * probs * q).sum() for d, q in zip(occupancy, q_values, strict=True)))
     surrogate_grad = th.autograd.grad(surrogate, parameters, retain_graph=True)
     # True objective: J = sum_t gamma^t E[r_t] (+ gamma^H E[V(s_H)] at a time limit), differentiated through everything
     true_grad = th.autograd.grad(_objective(probs, moves, rewards, initial, bootstrap, gamma, mdp.time_limit), parameters)
@@ -236,8 +239,8 @@ def reinforce_gradients(model: REINFORCE, env: FiniteMDPVecEnv, n_rollouts: int)
     """
     parameters = policy_parameters(model)
     captured: list[np.ndarray] = []
-    model.policy.optimizer.step = lambda *args, **kwargs: captured.append(  # type: ignore[method-assign]
-        th.cat([p.grad.flatten() for p in parameters]).double().cpu().numpy()
+    model.policy.optimizer.step = lambda *args, **kwargs: captured.append(  # type: ignore[method-assign, assignment]
+        th.cat([p.grad.flatten() for p in parameters]).double().cpu().numpy()  # type: ignore[union-attr]  # set by backward()
     )
     _, callback = model._setup_learn(total_timesteps=1)
     estimates = []

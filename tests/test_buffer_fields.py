@@ -4,6 +4,8 @@ with the time-limit bootstrap, ``values`` the baseline used, ``advantages = retu
 ``log_probs`` the behaviour policy's), and non-finite numbers stop training before any parameter changes.
 """
 
+from functools import partial
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -43,6 +45,8 @@ class EndRewardEnv(gym.Env):
 
 class Snapshot(BaseCallback):
     """The buffer's fields as ``on_rollout_end`` sees them, with the policy's log-probabilities at that moment."""
+
+    model: REINFORCE
 
     def _on_step(self) -> bool:
         return True
@@ -102,9 +106,9 @@ def test_carried_steps_keep_their_behaviour_log_probs():
     np.testing.assert_array_equal(buffer.log_probs[: len(carried)], carried)
 
 
-def leave_one_out_rollouts(scripts: list, grouped: bool, n_rollouts: int, **kwargs) -> list[tuple[np.ndarray, np.ndarray]]:
+def leave_one_out_rollouts(scripts: list, grouped: bool, n_rollouts: int, **kwargs) -> list[tuple[list[np.ndarray], ...]]:
     """(returns, values) of the used steps, time-major per env, of ``n_rollouts`` rollouts of ``baseline="loo"``."""
-    env = DummyVecEnv([lambda i=i, s=script: ScriptedEnv(s, i, grouped) for i, script in enumerate(scripts)])
+    env = DummyVecEnv([partial(ScriptedEnv, script, i, grouped) for i, script in enumerate(scripts)])
     model = REINFORCE("MlpPolicy", env, baseline="loo", n_steps=1, gamma=1.0, seed=0, **kwargs)
     _, callback = model._setup_learn(10_000)
     rollouts = []

@@ -30,19 +30,22 @@ class Tagging:
     """A user's extra data: each step's ``add()`` call number, in an array of its own, read back by ``_get_samples``."""
 
     n_adds = 0
+    buffer_size: int  # those of RolloutBuffer that it uses
+    n_envs: int
+    pos: int
 
     def __init__(self, *args, **kwargs) -> None:
-        self.sampled = set()
+        self.sampled: set[float] = set()
         super().__init__(*args, **kwargs)
 
     def reset(self) -> None:
-        super().reset()
+        super().reset()  # type: ignore[misc]
         self.add_number = np.zeros((self.buffer_size, self.n_envs), dtype=np.float32)
 
     def add(self, *args, **kwargs) -> None:
         self.add_number[self.pos] = self.n_adds
         self.n_adds += 1
-        super().add(*args, **kwargs)
+        super().add(*args, **kwargs)  # type: ignore[misc]
 
     def _get_samples(self, batch_inds, env=None):
         self.sampled.update(self.add_number[batch_inds].ravel().tolist())

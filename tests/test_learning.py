@@ -1,5 +1,7 @@
 """Short learning tests: thresholds a random or broken policy misses, checked for seeds 0, 1 and 2 (asserted for one)."""
 
+from collections.abc import Callable
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -69,7 +71,7 @@ def test_credit_across_rollouts(baseline, normalize_advantage):
     assert probs[0, 1].item() > 0.9
 
 
-IDENTITY_ENVS = {
+IDENTITY_ENVS: dict[str, tuple[Callable[[], gym.Env], int, int]] = {
     # name: (env constructor, total_timesteps, threshold); 20 steps per episode, reward 1 per correct step.
     # Mean reward with seeds 0, 1, 2: 20, 20, 20 for all but Box: 20, 20, 18.2
     "Discrete": (lambda: IdentityEnv(dim=4, ep_length=20), 3_000, 18),  # random policy: 5

@@ -1,3 +1,5 @@
+from functools import partial
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -203,11 +205,13 @@ class ScheduledEnv(gym.Env):
 
 
 def make_scheduled_vec_env(n_envs: int, **kwargs) -> DummyVecEnv:
-    return DummyVecEnv([lambda seed=seed: ScheduledEnv(seed, **kwargs) for seed in range(n_envs)])
+    return DummyVecEnv([partial(ScheduledEnv, seed, **kwargs) for seed in range(n_envs)])
 
 
 class RecordRollouts(BaseCallback):
     """Keep a copy of the rollout buffer at the end of each rollout (returns computed, before the update)."""
+
+    model: REINFORCE
 
     def __init__(self):
         super().__init__()
@@ -284,7 +288,7 @@ def test_carried_steps_across_learn_calls():
 def check_rollouts(rollouts: list[dict], schedules: list[ScheduledEnv], gamma: float, n_steps: int, rollout_mode: str):
     """Check the returns of the steps used, and which steps were used, against the envs' schedules."""
     n_envs = len(schedules)
-    used = [[] for _ in range(n_envs)]
+    used: list[list[int]] = [[] for _ in range(n_envs)]
     for rollout in rollouts:
         steps, valid = rollout["steps"], rollout["valid"]
         assert rollout["length"] >= n_steps

@@ -54,6 +54,8 @@ def changed(before: dict[str, th.Tensor], module: th.nn.Module) -> bool:
 class RecordRollouts(BaseCallback):
     """Record the rollout buffer at the end of each rollout (returns computed, before the update)."""
 
+    model: REINFORCE
+
     def __init__(self):
         super().__init__()
         self.buffer_sizes, self.lengths, self.n_valid, self.n_carried = [], [], [], []
@@ -428,7 +430,8 @@ def test_never_ending_episodes(baseline, rollout_mode, end_every):
     assert recorder.buffer_sizes[-1] == recorder.buffer_sizes[len(recorder.buffer_sizes) // 2]
 
 
-gym.register("NeverEndingTimeLimit-v0", entry_point=NeverEndingEnv, max_episode_steps=1_100)
+# gymnasium's EnvCreator protocol takes only **kwargs, which no env class with parameters matches
+gym.register("NeverEndingTimeLimit-v0", entry_point=NeverEndingEnv, max_episode_steps=1_100)  # type: ignore[arg-type]
 
 
 def test_completion_limit_follows_time_limit():

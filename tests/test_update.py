@@ -17,6 +17,7 @@ from sb3_reinforce import REINFORCE
 def collect(model: REINFORCE) -> None:
     """Collect one rollout (from freshly reset envs) into ``model.rollout_buffer``."""
     _, callback = model._setup_learn(10_000)
+    assert model.env is not None
     assert model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
 
 

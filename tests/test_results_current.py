@@ -1,0 +1,175 @@
+"""
+The committed results describe the code: every result file records the configuration that produced it, and it is the
+one the code would use now (benchmarks/current_results.py; examples/records.py). Nothing here trains.
+"""
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]
+
+import current_results  # noqa: E402
+import zoo_benchmark  # noqa: E402
+
+from examples import continuous_control  # noqa: E402
+from examples import records  # noqa: E402
+
+
+def test_every_result_file_is_listed() -> None:
+    assert current_results.unregistered() == [], "add these files to benchmarks/current_results.py's results()"
+
+
+def test_committed_results_are_current() -> None:
+    problems = [problem for problem in current_results.stale() if current_results.CANNOT_CHECK not in problem]
+    assert not problems, "stale results (regenerate them, or record them if the current code produced them):\n" + "\n".join(
+        problems
+    )
+
+
+def use_zoo_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_grad_norm: float) -> None:
+    """Make the scripts read a copy of the zoo file with InvertedPendulum-v5's ``max_grad_norm`` set to this value."""
+    (tmp_path / "zoo_configs").mkdir(exist_ok=True)
+    entries = yaml.safe_load((ROOT / "zoo_configs" / "reinforce.yml").read_text())
+    assert entries["InvertedPendulum-v5"]["max_grad_norm"] == 0.5
+    entries["InvertedPendulum-v5"]["max_grad_norm"] = max_grad_norm
+    path = tmp_path / "zoo_configs" / "reinforce.yml"
+    path.write_text(yaml.safe_dump(entries))
+    monkeypatch.setattr(zoo_benchmark, "ROOT", str(tmp_path))  # zoo_entry reads ROOT/zoo_configs/reinforce.yml
+    monkeypatch.setattr(continuous_control, "ROOT", str(tmp_path))
+    monkeypatch.setattr(continuous_control, "CONF_FILE", str(path))
+
+
+def test_a_changed_zoo_entry_is_reported_with_the_files_and_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = set(current_results.stale())  # empty on a current tree
+    use_zoo_file(tmp_path, monkeypatch, 5.0)
+    new = [problem for problem in current_results.stale() if problem not in before]
+    example = [problem for problem in new if problem.startswith("examples/results/continuous_control/results.md")]
+    assert len(example) == 1, new
+    assert "hyperparams.max_grad_norm: 0.5 -> 5.0" in example[0]
+    assert "Regenerate: python -m examples.continuous_control" in example[0]
+    benchmark = [problem for problem in new if problem.startswith("benchmarks/results/zoo_benchmark.csv")]
+    assert len(benchmark) == 1, new
+    assert "(shown in docs/benchmark.md): InvertedPendulum-v5/reinforce, seeds 0 1 2 3 4" in benchmark[0]
+    assert "hyperparams.max_grad_norm: 0.5 -> 5.0" in benchmark[0]
+    assert "python benchmarks/zoo_benchmark.py --envs InvertedPendulum-v5 --algos reinforce --seeds 0 1 2 3 4" in benchmark[0]
+    assert len(new) == 2, new  # nothing that does not read that entry
+
+
+def test_the_same_copy_of_the_zoo_file_unchanged_reports_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = set(current_results.stale())
+    use_zoo_file(tmp_path, monkeypatch, 0.5)
+    assert set(current_results.stale()) == before
+
+
+def test_a_changed_default_of_reinforce_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A result that relies on a default (the MinAtar example: n_value_epochs) is stale when it changes; one whose
+    configuration sets that value itself (the CartPole-v1 entry: n_value_epochs 10) is not."""
+    from sb3_reinforce import REINFORCE
+
+    defaults = records.algorithm_defaults
+
+    def changed(algorithm: type) -> dict[str, Any]:
+        values = defaults(algorithm)
+        return {**values, "n_value_epochs": 4} if issubclass(algorithm, REINFORCE) else values
+
+    before = set(current_results.stale())
+    monkeypatch.setattr(records, "algorithm_defaults", changed)
+    new = [problem for problem in current_results.stale() if problem not in before]
+    minatar = [problem for problem in new if problem.startswith("examples/results/minatar_game/results.md")]
+    assert len(minatar) == 1 and "algorithms.REINFORCE.hyperparams.n_value_epochs: 3 -> 4" in minatar[0], new
+    assert not [problem for problem in new if "CartPole-v1/reinforce" in problem], new
+
+
+# The records of a CSV file, on a small one
+
+
+def write_rows(path: Path, keys: list[tuple[str, int]]) -> None:
+    with open(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, ["config", "seed"])
+        writer.writeheader()
+        writer.writerows({"config": key, "seed": seed} for key, seed in keys)
+
+
+def test_rows_are_checked_against_their_records(tmp_path: Path) -> None:
+    path = str(tmp_path / "sweep.csv")
+    write_rows(tmp_path / "sweep.csv", [("a", 0), ("a", 1), ("b", 0), ("c", 0)])
+    records.record_runs(path, {("a", 0): {"lr": 1e-3}, ("a", 1): {"lr": 3e-3}}, "the run")
+    records.record_runs(path, {("b", 0): {"lr": 1.0}}, "the run", historical="kept as history")
+    assert tmp_path.joinpath("sweep.configs.json").exists()
+    assert [len(v["seeds"]) for v in records.load_records(path)["runs"]["a"]] == [1, 1]  # one variant per configuration
+
+    def current(key: str, recorded: dict[str, Any] | None) -> dict[str, Any] | None:
+        return {"lr": 1e-3} if key in ("a", "b") else None
+
+    problems = records.check_rows(path, current, allow_historical=True)
+    assert problems == {
+        ("a", "recorded configuration differs from the current one: lr: 0.003 -> 0.001"): [1],
+        ("c", "no recorded configuration"): [0],
+    }
+    strict = records.check_rows(path, current, allow_historical=False)
+    assert [seeds for (key, problem), seeds in strict.items() if key == "b" and "historical" in problem] == [[0]]
+
+
+def test_a_queued_job_is_recorded_and_a_kept_row_of_another_configuration_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "sweep.csv")
+    write_rows(tmp_path / "sweep.csv", [("a", 0)])
+    records.record_runs(path, {("a", 0): {"lr": 1e-3}}, "the run")
+    records.record_queued(path, {("a", 0): {"lr": 3e-3}, ("a", 1): {"lr": 3e-3}}, "the run")
+    assert records.variant_of(records.load_records(path), "a", 0)["config"] == {"lr": 1e-3}  # type: ignore[index]
+    assert records.variant_of(records.load_records(path), "a", 1)["config"] == {"lr": 3e-3}  # type: ignore[index]
+    assert "a seeds 0" in capsys.readouterr().out
+
+
+def test_zoo_benchmark_records_its_runs_and_on_request_rows_without_a_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run leaves its configuration beside its curve (run()), main() records it; --record-configs records the rows
+    that have none from the current entry, unless their budget is not the entry's."""
+    results, curves = tmp_path / "zoo_benchmark.csv", tmp_path / "zoo_benchmark"
+    monkeypatch.setattr(zoo_benchmark, "RESULTS", str(results))
+    monkeypatch.setattr(zoo_benchmark, "CURVES", str(curves))
+    budget = zoo_benchmark.budget_of("reinforce", "CartPole-v1")
+    with open(results, "w", newline="") as file:
+        writer = csv.DictWriter(file, ["config", "env", "algo", "seed", "budget"])
+        writer.writeheader()
+        for seed, steps in ((0, budget), (1, budget), (2, budget // 2)):
+            writer.writerow(dict(config="CartPole-v1/reinforce", env="CartPole-v1", algo="reinforce", seed=seed, budget=steps))
+    curves.mkdir()
+    entry = dict(zoo_benchmark.zoo_entry("reinforce", "CartPole-v1")[0], learning_rate=0.5)  # what seed 1 ran
+    used = dict(config="CartPole-v1/reinforce", seed=1, entry=entry, budget=budget, eval_freq=5000, env="CartPole-v1")
+    (curves / "CartPole-v1_reinforce_1.config.json").write_text(json.dumps(dict(used, label="reinforce", threshold=475.0)))
+
+    zoo_benchmark.record_configs()
+    assert not (curves / "CartPole-v1_reinforce_1.config.json").exists()
+    saved = records.load_records(str(results))
+    assert records.variant_of(saved, "CartPole-v1/reinforce", 1)["config"]["hyperparams"]["learning_rate"] == 0.5  # type: ignore[index]
+    assert records.variant_of(saved, "CartPole-v1/reinforce", 0) is None
+
+    zoo_benchmark.record_configs(["CartPole-v1"])
+    out = capsys.readouterr().out
+    assert "RECORDED FROM THE CURRENT ENTRY: CartPole-v1/reinforce seed 0" in out
+    assert "NOT RECORDED: CartPole-v1/reinforce seed 2" in out
+    saved = records.load_records(str(results))
+    assert records.variant_of(saved, "CartPole-v1/reinforce", 0)["config"] == zoo_benchmark.config_record(  # type: ignore[index]
+        "CartPole-v1", "reinforce"
+    )
+    assert "--record-configs" in records.variant_of(saved, "CartPole-v1/reinforce", 0)["source"]  # type: ignore[index]
+    assert records.variant_of(saved, "CartPole-v1/reinforce", 2) is None
+
+
+def test_an_example_records_its_configuration(tmp_path: Path) -> None:
+    """What the example writes beside its results is what the check compares (its run_config, canonical)."""
+    args = continuous_control.parse_args(["--output-dir", str(tmp_path)])
+    records.write_example_record(str(tmp_path), continuous_control.MODULE, [], continuous_control.run_config(args))
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["command"] == "python -m examples.continuous_control"
+    assert records.differences(saved["config"], records.canonical(continuous_control.run_config(args))) == []
