@@ -19,9 +19,10 @@ class EpisodeBufferMixin:
     - ``valid`` marks, per step and env, the transitions the next update uses;
     - ``episode_steps`` holds each transition's step index in its episode (0 at its first step, counted across
       rollouts; filled by ``finish_rollout``), and ``groups`` what the algorithm records for the leave-one-out
-      baseline (see ``REINFORCE``);
-    - ``finish_rollout`` computes the Monte Carlo returns and marks each env's steps after its last
-      completed episode as unused; ``carry_over`` keeps them for the start of the next rollout;
+      baseline (see ``REINFORCE``), ``ref_log_probs`` the reference policy's log-probabilities (with a KL penalty);
+    - ``finish_rollout`` computes the Monte Carlo returns (``penalize_rewards`` recomputes them after a penalty) and
+      marks each env's steps after its last completed episode as unused; ``carry_over`` keeps them for the start of
+      the next rollout;
     - ``get`` yields the valid transitions only.
 
     Every array attribute whose first axis is the time axis is grown and carried, so subclasses that add
@@ -47,7 +48,9 @@ class EpisodeBufferMixin:
     valid: np.ndarray
     episode_steps: np.ndarray
     groups: np.ndarray
+    ref_log_probs: np.ndarray
     n_rows_carried_in: int
+    _indices: np.ndarray  # set by get(): the flattened rows it yields, in order
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._carried: dict[str, Any] | None = None
@@ -60,6 +63,7 @@ class EpisodeBufferMixin:
         self.valid = np.zeros((self.buffer_size, self.n_envs), dtype=bool)
         self.episode_steps = np.zeros((self.buffer_size, self.n_envs), dtype=np.int64)
         self.groups = np.full((self.buffer_size, self.n_envs), None, dtype=object)
+        self.ref_log_probs = np.zeros((self.buffer_size, self.n_envs), dtype=np.float32)
         self._carried = None
         self.n_rows_carried_in = 0
 
@@ -125,13 +129,26 @@ class EpisodeBufferMixin:
         """
         n_rows = self.pos
         self._index_episode_steps()
+        self._last_values = last_values
+        self._compute_returns()  # advantages: REINFORCE._compute_baseline
+        self._carried = None
+        self.valid[:n_rows] &= np.arange(n_rows)[:, None] < episode_end[None, :]
+
+    def penalize_rewards(self, penalty: np.ndarray) -> None:
+        """
+        Subtract ``penalty`` (rows, n_envs) from the rollout's rewards and recompute the returns (after ``finish_rollout``).
+        Carried steps keep their penalized rewards into the next rollout.
+        """
+        self.rewards[: self.pos] -= penalty
+        self._compute_returns()
+
+    def _compute_returns(self) -> None:
+        n_rows = self.pos
         ends = np.ones((n_rows, self.n_envs), dtype=bool)
         ends[:-1] = self.episode_starts[1:n_rows] > 0
         rewards = self.rewards[:n_rows].astype(np.float64)
-        rewards[-1] += self.gamma * last_values
-        self.returns[:n_rows] = discounted_returns(rewards, ends, self.gamma)  # advantages: REINFORCE._compute_baseline
-        self._carried = None
-        self.valid[:n_rows] &= np.arange(n_rows)[:, None] < episode_end[None, :]
+        rewards[-1] += self.gamma * self._last_values
+        self.returns[:n_rows] = discounted_returns(rewards, ends, self.gamma)
 
     def _index_episode_steps(self) -> None:
         """

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 BASELINES = ("none", "mean", "value", "loo")
 ROLLOUT_MODES = ("discard", "carry", "bootstrap")
+ADVANTAGE_SCALINGS = (True, False, "batch", "group", "none")
+KL_PENALTIES = ("reward", "loss")
 
 
 def check_finite(what: str, array: np.ndarray, step: int | None = None) -> None:
@@ -49,6 +51,10 @@ def check_hyperparameters(
     value_batch_size: int | None,
     target_kl: float | None,
     rollout_buffer_class: type[RolloutBuffer] | None,
+    normalize_advantage: bool | str = True,
+    kl_coef: float = 0.0,
+    kl_penalty: str = "reward",
+    value_warmup_steps: int = 0,
 ) -> None:
     """Raise a ``ValueError`` naming the first bad hyperparameter and what is allowed."""
     for name, rate in (("learning_rate", learning_rate), ("vf_learning_rate", vf_learning_rate)):
@@ -78,12 +84,39 @@ def check_hyperparameters(
         check_int("value_batch_size", value_batch_size, 1, " or None (the whole rollout)")
     if target_kl is not None and (not is_number(target_kl) or target_kl <= 0):
         raise ValueError(f"target_kl must be None (no step-size safeguard) or a number > 0, got {target_kl!r}")
+    check_fine_tuning(normalize_advantage, kl_coef, kl_penalty, value_warmup_steps, baseline, n_value_epochs)
     if rollout_buffer_class is not None and not (
         isinstance(rollout_buffer_class, type) and issubclass(rollout_buffer_class, RolloutBuffer)
     ):
         raise ValueError(
             "rollout_buffer_class must be None or a subclass of stable_baselines3's RolloutBuffer or DictRolloutBuffer "
             f"(with sb3-contrib's maskable buffers for MaskableREINFORCE), got {rollout_buffer_class!r}"
+        )
+
+
+def check_fine_tuning(
+    normalize_advantage: bool | str,
+    kl_coef: float,
+    kl_penalty: str,
+    value_warmup_steps: int,
+    baseline: str,
+    n_value_epochs: int,
+) -> None:
+    """The checks of the advantage scaling, the KL penalty and the value warm-up (see ``check_hyperparameters``)."""
+    if not (
+        isinstance(normalize_advantage, bool)
+        or (isinstance(normalize_advantage, str) and normalize_advantage in ADVANTAGE_SCALINGS)
+    ):
+        raise ValueError(f"normalize_advantage must be one of {ADVANTAGE_SCALINGS}, got {normalize_advantage!r}")
+    if not is_number(kl_coef) or kl_coef < 0:
+        raise ValueError(f"kl_coef must be a number >= 0 (0: no KL penalty), got {kl_coef!r}")
+    if kl_penalty not in KL_PENALTIES:
+        raise ValueError(f"kl_penalty must be one of {KL_PENALTIES}, got {kl_penalty!r}")
+    check_int("value_warmup_steps", value_warmup_steps, 0, " (0: no warm-up)")
+    if value_warmup_steps > 0 and (baseline != "value" or n_value_epochs < 1):
+        raise ValueError(
+            f"value_warmup_steps={value_warmup_steps} fits the value baseline only, so it needs baseline='value' and "
+            f"n_value_epochs >= 1 (got baseline={baseline!r}, n_value_epochs={n_value_epochs!r})"
         )
 
 

@@ -21,7 +21,8 @@ from torch.nn import functional as F
 from sb3_reinforce.buffers import DictReinforceRolloutBuffer, EpisodeBufferMixin, ReinforceRolloutBuffer, episode_buffer_class
 from sb3_reinforce.checks import check_finite, check_hyperparameters, check_policy_class
 from sb3_reinforce.groups import episode_group_codes
-from sb3_reinforce.returns import leave_one_out_baseline
+from sb3_reinforce.reference import ReferenceSource, frozen_copy, reference_log_prob, reference_policy
+from sb3_reinforce.returns import group_std, leave_one_out_baseline
 
 SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
 
@@ -68,8 +69,12 @@ class REINFORCE(OnPolicyAlgorithm):
         one group. With several samples per prompt or start state in one group, this is RLOO; see
         ``sb3_reinforce.make_grouped_vec_env``). Without ``"value"`` no value loss is computed and the value head is
         not trained.
-    :param normalize_advantage: Whether to standardize the weights ``w_t`` over the batch (zero mean,
-        unit variance), as in the classic "standardized reward-to-go" recipe
+    :param normalize_advantage: How the weights ``w_t`` are scaled. ``True`` or ``"batch"``: standardized over the
+        batch (zero mean, unit variance), as in the classic "standardized reward-to-go" recipe and REINFORCE++.
+        ``"group"``: each divided by the standard deviation of the returns of its group (the (group, step) cells of
+        ``"loo"``: for a score at the end of fixed-length episodes, the std of the group's scores), as GRPO; with
+        ``baseline="loo"`` this is GRPO's advantage times ``k / (k - 1)`` for groups of k. Biased (docs/estimator.md).
+        ``False`` or ``"none"``: unscaled (RLOO, Dr. GRPO).
     :param rollout_mode: How the rollout ends.
         ``"discard"``: after ``n_steps``, run until every env's episode in progress ends; the steps that envs which
         finished first take meanwhile are not used for training.
@@ -95,6 +100,19 @@ class REINFORCE(OnPolicyAlgorithm):
         ``vf_coef`` times the value loss in the policy step.
     :param value_batch_size: Minibatch size of the value fit; ``None``: the whole rollout in one batch (each pass is
         one gradient step, which keeps the fit's cost at a few backward passes per rollout)
+    :param kl_coef: Coefficient ``beta`` of a KL penalty to a frozen reference policy ``pi_ref`` (0: off, and then
+        nothing is computed). The reference is the policy as the first ``learn()`` starts (the pretrained policy when
+        fine-tuning), unless ``set_reference`` chose another; it is saved and loaded with the model.
+    :param kl_penalty: Where the penalty goes, with ``kl_coef > 0``. ``"reward"``: ``beta * (log pi(a_t|s_t) -
+        log pi_ref(a_t|s_t))`` (the k1 estimate, from the behaviour policy) is subtracted from each step's reward, so it
+        enters the Monte Carlo returns, as TRL's RLOO and REINFORCE++: the update is then an unbiased estimate of the
+        gradient of ``J(pi) - beta * KL(pi || pi_ref)`` (summed over the episode's steps). ``"loss"``: ``beta`` times the
+        mean k3 estimate ``r - 1 - log r``, ``r = pi_ref / pi``, is added to the loss, as GRPO; its gradient is that
+        of KL(pi_ref || pi) on the visited states, not of the regularized objective.
+    :param value_warmup_steps: With ``baseline="value"``: the first rollouts of training, until this many env steps
+        (counted in ``num_timesteps``), fit the value baseline only (``n_value_epochs`` passes each) and leave the
+        policy as it is: a pretrained policy's returns are then baselined by a value fitted to them from its first
+        step. 0: no warm-up.
     :param target_kl: Step-size safeguard. After the policy step, the KL divergence between the old and new policy is
         estimated on the rollout (``mean(ratio - 1 - log ratio)``); while it is above ``target_kl`` the step is halved
         (same direction), at most 10 times, and undone if still too large. ``None``: no safeguard.
@@ -156,6 +174,9 @@ class REINFORCE(OnPolicyAlgorithm):
         n_value_epochs: int = 3,
         value_batch_size: int | None = None,
         target_kl: float | None = None,
+        kl_coef: float = 0.0,
+        kl_penalty: str = "reward",
+        value_warmup_steps: int = 0,
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         rollout_buffer_class: type[RolloutBuffer] | None = None,
@@ -183,6 +204,10 @@ class REINFORCE(OnPolicyAlgorithm):
             value_batch_size=value_batch_size,
             target_kl=target_kl,
             rollout_buffer_class=rollout_buffer_class,
+            normalize_advantage=normalize_advantage,
+            kl_coef=kl_coef,
+            kl_penalty=kl_penalty,
+            value_warmup_steps=value_warmup_steps,
         )
         check_policy_class(policy, type(self))  # also when load() reads a file saved by another algorithm
         super().__init__(
@@ -215,6 +240,11 @@ class REINFORCE(OnPolicyAlgorithm):
         self.n_value_epochs = n_value_epochs
         self.value_batch_size = value_batch_size
         self.target_kl = target_kl
+        self.kl_coef = kl_coef
+        self.kl_penalty = kl_penalty
+        self.value_warmup_steps = value_warmup_steps
+        self._value_warmup_done = 0  # env steps of value-only rollouts so far
+        self.ref_policy: BasePolicy | None = None  # set when a learn() with kl_coef > 0 starts, or by set_reference
         action_space = getattr(self, "action_space", None)  # unset when there is no env (as in load())
         if action_space is not None and not isinstance(action_space, self.supported_action_spaces):
             names = ", ".join(space.__name__ for space in self.supported_action_spaces)
@@ -251,11 +281,13 @@ class REINFORCE(OnPolicyAlgorithm):
             "_value_parameters",
             "_policy_parameters",
             "_rollout_forward",
+            "ref_policy",
         ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         state_dicts, variables = super()._get_torch_save_params()
-        return [*state_dicts, "value_optimizer"], variables
+        reference = ["ref_policy"] if self.ref_policy is not None else []
+        return [*state_dicts, "value_optimizer", *reference], variables
 
     def set_parameters(
         self,
@@ -263,10 +295,12 @@ class REINFORCE(OnPolicyAlgorithm):
         exact_match: bool = True,
         device: th.device | str = "auto",
     ) -> None:
+        if not isinstance(load_path_or_dict, dict):
+            _, load_path_or_dict, _ = load_from_zip_file(load_path_or_dict, device=device, load_data=False)
+        if "ref_policy" in load_path_or_dict and self.ref_policy is None:  # a reference to load into
+            self.ref_policy = frozen_copy(self.policy)
         if _LOADING_FILE.get():
             # Files written before the value fit existed (or by A2C/PPO/TRPO) have no value optimizer: it starts afresh
-            if not isinstance(load_path_or_dict, dict):
-                _, load_path_or_dict, _ = load_from_zip_file(load_path_or_dict, device=device, load_data=False)
             if "value_optimizer" not in load_path_or_dict:
                 load_path_or_dict = {**load_path_or_dict, "value_optimizer": self.value_optimizer.state_dict()}
         super().set_parameters(load_path_or_dict, exact_match, device)
@@ -292,6 +326,17 @@ class REINFORCE(OnPolicyAlgorithm):
         finally:
             _LOADING_FILE.reset(token)
 
+    def set_reference(self, reference: ReferenceSource = None) -> None:
+        """
+        Set the reference policy ``pi_ref`` of the KL penalty (``kl_coef``) to a frozen copy of ``reference``: ``None``
+        (default) the model's policy as it is now; a policy or a model with the same spaces; or the path of a saved
+        model (REINFORCE, A2C, PPO, ...) whose policy has this model's architecture. Without a call, the first
+        ``learn()`` with ``kl_coef > 0`` takes the policy it starts from.
+
+        :param reference: Where the reference comes from
+        """
+        self.ref_policy = reference_policy(reference, self.policy, self.device)
+
     def _setup_learn(
         self,
         total_timesteps: int,
@@ -302,6 +347,8 @@ class REINFORCE(OnPolicyAlgorithm):
     ) -> tuple[int, BaseCallback]:
         if reset_num_timesteps or self._last_obs is None:
             self.rollout_buffer.reset()  # the envs are about to be reset: the kept steps would not continue
+        if self.kl_coef > 0 and self.ref_policy is None:
+            self.set_reference()  # the policy training starts from
         return super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
 
     def _resolve_completion_limit(self, env: VecEnv) -> int:
@@ -374,6 +421,7 @@ class REINFORCE(OnPolicyAlgorithm):
         if self.rollout_mode == "carry":
             rollout_buffer.carry_over(episode_end)
         self.logger.record("rollout/length", n_steps)
+        self._rollout_timesteps = n_steps * env.num_envs
         callback.update_locals(locals())
         callback.on_rollout_end()
         return True
@@ -389,7 +437,9 @@ class REINFORCE(OnPolicyAlgorithm):
                     actions, values, log_probs = self.policy(obs_tensor, **extra)
                 else:  # only the actor; values and log-probabilities come in one batch at the end (_compute_baseline)
                     actions = self.policy.get_distribution(obs_tensor, **extra).get_actions()
-            except ValueError as error:  # torch's check of the distribution's parameters: name the cause if it is ours
+            # torch's check of the distribution's parameters (ValueError), or the sampler's when that check is off (as after
+            # th.compile or Distribution.set_default_validate_args(False)): name the cause if it is the observation
+            except (ValueError, RuntimeError) as error:
                 observations = self._last_obs.items() if isinstance(self._last_obs, dict) else [(None, self._last_obs)]
                 for key, array in observations:
                     name = "observation" if key is None else f"observation {key!r}"
@@ -419,12 +469,15 @@ class REINFORCE(OnPolicyAlgorithm):
                 terminal_obs = _stack([infos[i]["terminal_observation"] for i in truncated])
                 rewards[truncated] += self.gamma * self._predict_values(terminal_obs)
         rollout_buffer.add(self._last_obs, actions, rewards, self._last_episode_starts, values, log_probs, **extra)
-        if self.baseline == "loo":  # an episode's group is read from its last step's info (see episode_group_codes)
+        if self._uses_groups():  # an episode's group is read from its last step's info (see episode_group_codes)
             for i in np.flatnonzero(dones):
                 rollout_buffer.groups[rollout_buffer.pos - 1, i] = infos[i].get("group")
         self._last_obs = new_obs  # type: ignore[assignment]
         self._last_episode_starts = dones
         return True
+
+    def _uses_groups(self) -> bool:
+        return self.baseline == "loo" or self.normalize_advantage == "group"
 
     def _acts_through_forward(self) -> bool:
         """
@@ -450,9 +503,11 @@ class REINFORCE(OnPolicyAlgorithm):
     def _compute_baseline(self, buffer: EpisodeBufferMixin) -> None:
         """
         Fill the buffer's ``values`` (the baseline b(s_t) that each weight subtracts: 0, the batch mean, the other
-        episodes' mean or V(s) as it is before this rollout's update), ``advantages = returns - values`` and
-        ``log_probs`` (the behaviour policy's; kept for steps carried from the previous rollout), as SB3's buffer means
-        them. Steps that no update will use (discarded after their env's last episode) get 0.
+        episodes' mean or V(s) as it is before this rollout's update), ``advantages = returns - values`` (divided by
+        their group's std with ``normalize_advantage="group"``) and ``log_probs`` (the behaviour policy's; kept for
+        steps carried from the previous rollout), as SB3's buffer means them; with a KL penalty, first the reference's
+        log-probabilities and (``kl_penalty="reward"``) the penalized rewards and returns. Steps that no update will use
+        (discarded after their env's last episode) get 0.
         """
         n_rows = buffer.pos
         valid = buffer.valid[:n_rows]
@@ -462,6 +517,11 @@ class REINFORCE(OnPolicyAlgorithm):
             values, log_prob = buffer.values[:n_rows][used].copy(), buffer.log_probs[:n_rows][used].copy()
         else:
             values, log_prob = self._evaluate_rollout(buffer, used)
+        log_probs = np.zeros(valid.shape, dtype=np.float32)
+        log_probs[used] = log_prob
+        buffer.log_probs[buffer.n_rows_carried_in : n_rows] = log_probs[buffer.n_rows_carried_in :]
+        if self.kl_coef > 0:
+            self._score_reference(buffer, used)
         returns = buffer.returns[:n_rows]
         if self.baseline == "value":
             buffer.values[:n_rows] = 0.0
@@ -474,18 +534,33 @@ class REINFORCE(OnPolicyAlgorithm):
             )
         else:
             buffer.values[:n_rows] = returns[valid].mean() if self.baseline == "mean" and valid.any() else 0.0
-        log_probs = np.zeros(valid.shape, dtype=np.float32)
-        log_probs[used] = log_prob
-        buffer.log_probs[buffer.n_rows_carried_in : n_rows] = log_probs[buffer.n_rows_carried_in :]
         buffer.advantages[:n_rows] = returns - buffer.values[:n_rows]
+        if self.normalize_advantage == "group":
+            groups = episode_group_codes(buffer.groups[:n_rows], buffer.episode_starts[:n_rows])
+            std = group_std(returns[valid], buffer.episode_steps[:n_rows][valid], groups[valid])
+            buffer.advantages[:n_rows][valid] /= std + 1e-8
 
-    def _evaluate_rollout(self, buffer: EpisodeBufferMixin, used: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    def _score_reference(self, buffer: EpisodeBufferMixin, used: np.ndarray) -> None:
         """
-        Values (``None`` without the value baseline) and log-probabilities of the rollout's ``used`` steps (time-major), in
-        one batched pass with the gradient, which ``train()`` reuses (the parameters do not change before it, see _forward).
+        Store ``log pi_ref(a_t|s_t)`` of the rollout's new steps and, with ``kl_penalty="reward"``, subtract
+        ``kl_coef * (log pi(a_t|s_t) - log pi_ref(a_t|s_t))`` from their rewards (carried steps have theirs already).
         """
+        assert self.ref_policy is not None  # set by _setup_learn
+        n_rows, first = buffer.pos, buffer.n_rows_carried_in
+        new = used.copy()
+        new[:first] = False
+        observations, actions, masks = self._rollout_inputs(buffer, new)
+        ref_log_prob = reference_log_prob(self.ref_policy, observations, actions, **self._distribution_kwargs(masks))
+        buffer.ref_log_probs[:n_rows][new] = ref_log_prob.cpu().numpy()
+        if self.kl_penalty == "reward":
+            buffer.penalize_rewards(
+                np.where(new, self.kl_coef * (buffer.log_probs[:n_rows] - buffer.ref_log_probs[:n_rows]), 0.0)
+            )
+
+    def _rollout_inputs(self, buffer: EpisodeBufferMixin, rows: np.ndarray) -> tuple[Any, th.Tensor, Any]:
+        """Observations, actions (as the policy's distributions take them) and action masks of the rollout's ``rows``."""
         n_rows = buffer.pos
-        pick = lambda array: array[:n_rows][used]  # noqa: E731
+        pick = lambda array: array[:n_rows][rows]  # noqa: E731
         observations = buffer.observations
         obs = {key: pick(value) for key, value in observations.items()} if isinstance(observations, dict) else None
         obs = pick(observations) if obs is None else obs
@@ -493,7 +568,14 @@ class REINFORCE(OnPolicyAlgorithm):
         if isinstance(self.action_space, spaces.Discrete):
             actions = actions.long().flatten()
         masks = getattr(buffer, "action_masks", None)
-        outputs = self._evaluate(obs_as_tensor(obs, self.device), actions, masks if masks is None else pick(masks))
+        return obs_as_tensor(obs, self.device), actions, masks if masks is None else pick(masks)
+
+    def _evaluate_rollout(self, buffer: EpisodeBufferMixin, used: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        """
+        Values (``None`` without the value baseline) and log-probabilities of the rollout's ``used`` steps (time-major), in
+        one batched pass with the gradient, which ``train()`` reuses (the parameters do not change before it, see _forward).
+        """
+        outputs = self._evaluate(*self._rollout_inputs(buffer, used))
         self._rollout_forward = (outputs, np.cumsum(used.ravel()) - 1, self._n_updates)
         values = None if outputs[0] is None else outputs[0].detach().cpu().numpy()
         return values, outputs[1].detach().cpu().numpy()
@@ -501,11 +583,16 @@ class REINFORCE(OnPolicyAlgorithm):
     def train(self) -> None:
         """
         Update the policy with one gradient step on the whole rollout (shrunk if ``target_kl`` asks), then fit the value
-        baseline for the next rollout.
+        baseline for the next rollout (only the latter during the ``value_warmup_steps``).
         """
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
         data = next(self.rollout_buffer.get())
+        if self._value_warmup_done < self.value_warmup_steps:
+            self._value_warmup_done += self._rollout_timesteps
+            self.logger.record("train/value_warmup", 1)
+            self.logger.record("train/value_fit_loss", self._fit_value(data.observations, data.returns))
+            return
         actions = data.actions
         if isinstance(self.action_space, spaces.Discrete):
             actions = actions.long().flatten()
@@ -516,6 +603,8 @@ class REINFORCE(OnPolicyAlgorithm):
         policy_loss = -(weights * log_prob).mean()
         entropy_loss = -th.mean(-log_prob) if entropy is None else -th.mean(entropy)
         loss = policy_loss + self.ent_coef * entropy_loss
+        if self.kl_coef > 0:
+            loss = loss + self._reference_loss(data.old_log_prob, log_prob)
         if values is not None:
             value_loss = F.mse_loss(data.returns, values)
             loss = loss + self.vf_coef * value_loss
@@ -549,9 +638,30 @@ class REINFORCE(OnPolicyAlgorithm):
         if hasattr(self.policy, "log_std"):
             self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
 
+    def _reference_loss(self, old_log_prob: th.Tensor, log_prob: th.Tensor) -> th.Tensor | float:
+        """
+        The KL term of the loss: with ``kl_penalty="loss"``, ``kl_coef`` times the mean k3 estimate ``r - 1 - log r``,
+        ``r = pi_ref / pi`` (GRPO's); 0 with ``"reward"`` (the penalty is in the returns). Log ``train/ref_kl`` (k3 of
+        the behaviour policy: an unbiased, non-negative estimate of the per-step KL(pi || pi_ref)) and, with
+        ``"reward"``, ``train/ref_kl_share`` (the penalty summed over the batch over the sum of the env's |rewards|).
+        """
+        buffer = self.rollout_buffer
+        ref_log_prob = th.as_tensor(buffer.ref_log_probs[buffer._indices].flatten(), device=self.device)
+        old_ratio = ref_log_prob - old_log_prob
+        self.logger.record("train/ref_kl", th.mean(th.exp(old_ratio) - 1 - old_ratio).item())
+        if self.kl_penalty == "reward":
+            penalty = self.kl_coef * -old_ratio  # what was subtracted from each reward
+            rewards = th.as_tensor(buffer.rewards[buffer._indices].flatten(), device=self.device)
+            env_rewards = (rewards + penalty).abs().sum()
+            if env_rewards > 0:
+                self.logger.record("train/ref_kl_share", (penalty.sum() / env_rewards).item())
+            return 0.0
+        log_ratio = ref_log_prob - log_prob
+        return self.kl_coef * th.mean(th.exp(log_ratio) - 1 - log_ratio)
+
     def _policy_weights(self, advantages: th.Tensor) -> th.Tensor:
         """The weights ``w_t = G_t - b(s_t)`` (the buffer's advantages) of the log-probabilities, standardized if asked."""
-        if self.normalize_advantage and len(advantages) > 1:
+        if self.normalize_advantage in (True, "batch") and len(advantages) > 1:
             return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         return advantages
 

@@ -82,3 +82,25 @@ def leave_one_out_baseline(returns: np.ndarray, episode_steps: np.ndarray, group
     counts = np.bincount(cell)[cell]
     others = np.maximum(counts - 1, 1)
     return np.where(counts > 1, (sums - returns) / others, 0.0)
+
+
+def group_std(returns: np.ndarray, episode_steps: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """
+    The standard deviation (``ddof=1``, as ``torch.std``) of the returns of each transition's (group, step) cell: the
+    returns, from the same step of their episode, of every episode of its group that lasted that long, its own
+    included; the cells of ``leave_one_out_baseline``. For a score given at the end of fixed-length episodes it is the
+    std of the group's scores, which GRPO (Shao et al., 2024) divides out. A cell of one return has no spread: 1 there.
+
+    :param returns: Return of each transition, shape (N,)
+    :param episode_steps: Step index of each transition in its episode, shape (N,)
+    :param groups: Integer group of each transition's episode, shape (N,)
+    :return: The std, float64, shape (N,)
+    """
+    returns = np.asarray(returns, dtype=np.float64)
+    cells = np.asarray(groups, dtype=np.int64) * (int(np.max(episode_steps, initial=0)) + 1) + episode_steps
+    _, cell = np.unique(cells, return_inverse=True)
+    counts = np.bincount(cell)
+    means = np.bincount(cell, weights=returns) / counts
+    squares = np.bincount(cell, weights=(returns - means[cell]) ** 2)
+    std = np.sqrt(squares / np.maximum(counts - 1, 1))
+    return np.where(counts[cell] > 1, std[cell], 1.0)

@@ -162,20 +162,25 @@ def expected_gradient(model: REINFORCE, mdp: FiniteMDP) -> tuple[np.ndarray, np.
       Q held fixed. It omits the gamma^t factor of the true gradient, so for gamma < 1 it is not the gradient of J.
     - ``true``: the gradient of J(theta) = E[sum_t gamma^t r_t] (+ the bootstrap term), by autograd through the
       dynamic program. The two coincide when gamma = 1.
+
+    With a KL penalty in the reward (``kl_coef`` beta > 0, ``kl_penalty="reward"``), r_t is r_t - beta * log(pi(a_t|s_t)
+    / pi_ref(a_t|s_t)): in ``surrogate`` with pi held fixed (as the rollout's rewards are), in ``true`` differentiated
+    through pi, so that J is the KL-regularized objective E[sum_t gamma^t r_t] - beta * E[sum_t gamma^t KL(pi || pi_ref)(s_t)].
     """
     gamma = model.gamma
     n_states = mdp.n_states
     one_hot = th.eye(n_states, device=model.device)
     distribution = model.policy.get_distribution(one_hot).distribution
     assert isinstance(distribution, th.distributions.Categorical)  # Discrete actions
-    probs = distribution.probs.double().cpu()  # (S, A), differentiable
+    probs = distribution.logits.double().softmax(-1).cpu()  # (S, A), differentiable, normalized in float64
     with th.no_grad():
         bootstrap = model.policy.predict_values(one_hot).flatten().double().cpu()
     if model.baseline != "value":
         bootstrap = th.zeros(n_states, dtype=th.float64)
     moves = th.as_tensor(mdp.transitions[:, :, :n_states])  # (S, A, S)
-    rewards = th.as_tensor(mdp.rewards)
     initial = th.as_tensor(mdp.initial)
+    live_rewards = th.as_tensor(mdp.rewards) - _penalty(model, probs)  # the objective's, differentiable through pi
+    rewards = live_rewards.detach()  # the rollout's
 
     def terms(policy: th.Tensor) -> tuple[list[th.Tensor], list[th.Tensor]]:
         """Per time step: state occupancy d_t (S,) and action values Q_t (S, A)."""
@@ -202,9 +207,60 @@ def expected_gradient(model: REINFORCE, mdp: FiniteMDP) -> tuple[np.ndarray, np.
     surrogate = cast(th.Tensor, sum((d[:, None] * probs * q).sum() for d, q in zip(occupancy, q_values, strict=True)))
     surrogate_grad = th.autograd.grad(surrogate, parameters, retain_graph=True)
     # True objective: J = sum_t gamma^t E[r_t] (+ gamma^H E[V(s_H)] at a time limit), differentiated through everything
-    true_grad = th.autograd.grad(_objective(probs, moves, rewards, initial, bootstrap, gamma, mdp.time_limit), parameters)
+    objective = _objective(probs, moves, live_rewards, initial, bootstrap, gamma, mdp.time_limit)
+    true_grad = th.autograd.grad(objective, parameters)
     flat = lambda grads: th.cat([g.flatten() for g in grads]).double().cpu().numpy()  # noqa: E731
     return flat(surrogate_grad), flat(true_grad)
+
+
+def _penalty(model: REINFORCE, probs: th.Tensor) -> th.Tensor | float:
+    """beta * log(pi(a|s) / pi_ref(a|s)), (S, A), where the reward carries a KL penalty; else 0."""
+    if model.kl_coef == 0 or model.kl_penalty != "reward":
+        return 0.0
+    return model.kl_coef * (probs.log() - reference_probs(model).log())
+
+
+def reference_probs(model: REINFORCE) -> th.Tensor:
+    """pi_ref(a|s) of every state, (S, A)."""
+    assert model.ref_policy is not None
+    n_states = model.observation_space.shape[0]  # type: ignore[index]
+    distribution = cast(Any, model.ref_policy).get_distribution(th.eye(n_states, device=model.device)).distribution
+    return distribution.probs.double().cpu().detach()
+
+
+def _log_probs(model: REINFORCE) -> th.Tensor:
+    """log pi(a|s) of every state, (S, A), float64, differentiable."""
+    n_states = model.observation_space.shape[0]  # type: ignore[index]
+    distribution = model.policy.get_distribution(th.eye(n_states, device=model.device)).distribution
+    assert isinstance(distribution, th.distributions.Categorical)
+    return distribution.logits.double().cpu().log_softmax(-1)
+
+
+def state_visits(model: REINFORCE, mdp: FiniteMDP) -> th.Tensor:
+    """Expected visits of each state over an episode, (S,), under the current policy (not differentiable)."""
+    n_states = mdp.n_states
+    with th.no_grad():
+        probs = _log_probs(model).exp()
+    flow = th.einsum("sa,sat->st", probs, th.as_tensor(mdp.transitions[:, :, :n_states]))
+    initial = th.as_tensor(mdp.initial)
+    if mdp.time_limit is None:
+        return th.linalg.solve(th.eye(n_states, dtype=th.float64) - flow.T, initial)
+    visits, d = th.zeros(n_states, dtype=th.float64), initial
+    for _ in range(mdp.time_limit):
+        visits, d = visits + d, d @ flow
+    return visits
+
+
+def reverse_kl_gradient(model: REINFORCE, mdp: FiniteMDP) -> np.ndarray:
+    """
+    The gradient of sum_s visits(s) KL(pi_ref || pi)(s) (visits held fixed), flattened over ``policy_parameters``: what
+    the expectation of a k3 loss term (``kl_penalty="loss"``) descends, per episode.
+    """
+    log_probs = _log_probs(model)
+    reference = reference_probs(model)
+    divergence = (state_visits(model, mdp)[:, None] * reference * (reference.log() - log_probs)).sum()
+    grads = th.autograd.grad(divergence, policy_parameters(model))
+    return th.cat([g.flatten() for g in grads]).double().cpu().numpy()
 
 
 def _objective(

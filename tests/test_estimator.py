@@ -18,6 +18,7 @@ from finite_mdp import (
     fit_value_before_weights,
     group_mean_baseline,
     reinforce_gradients,
+    reverse_kl_gradient,
 )
 from stable_baselines3.common.vec_env import VecEnv
 from sb3_reinforce import REINFORCE
@@ -215,4 +216,91 @@ def test_power_action_dependent_baseline(monkeypatch):
     monkeypatch.setattr(model, "_compute_baseline", action_dependent)
     surrogate, _ = expected_gradient(model, mdp)
     max_z, _ = compare(reinforce_gradients(model, env, N_ROLLOUTS), surrogate)
+    assert max_z > 2 * MAX_Z
+
+
+# The KL penalty to a frozen reference policy (kl_coef = beta). In the reward (k1 of the behaviour policy, so it enters
+# the Monte Carlo returns), the update is an unbiased estimate of the gradient of J(pi) - beta KL(pi || pi_ref): the
+# penalty's own dependence on pi adds -beta E[grad log pi] = 0. As a k3 loss term (GRPO), its expectation is the
+# gradient of the visit-weighted KL(pi_ref || pi) instead.
+KL_COEF = 0.5
+
+
+def with_reference(model: REINFORCE, seed: int = 0) -> REINFORCE:
+    """Take the reference from the policy as it is, then move the policy's logits elsewhere: pi and pi_ref differ."""
+    model.set_reference()
+    with th.no_grad():
+        generator = th.Generator().manual_seed(1000 + seed)
+        for parameter in model.policy.action_net.parameters():
+            parameter.copy_(th.randn(parameter.shape, generator=generator))
+    return model
+
+
+@pytest.mark.parametrize("mdp_name", list(MDPS))
+@pytest.mark.parametrize("gamma", [1.0, 0.9])
+@pytest.mark.parametrize("baseline", ["none", "value", "loo"])
+def test_kl_in_reward_matches_the_regularized_gradient(mdp_name, gamma, baseline):
+    """
+    With gamma 1 the expectation of the KL-in-reward estimator is exactly grad [J - beta KL(pi || pi_ref)] (the
+    dynamic program differentiated through the penalty as well), and the estimates match it; the unpenalized gradient
+    is far from it (the penalty matters here).
+    """
+    mdp = MDPS[mdp_name]
+    model, env = make_model(mdp, gamma, baseline, kl_coef=KL_COEF)
+    with_reference(model)
+    surrogate, true_gradient = expected_gradient(model, mdp)
+    if gamma == 1.0:
+        np.testing.assert_allclose(surrogate, true_gradient, rtol=1e-8, atol=1e-10)
+    estimates = reinforce_gradients(model, env, N_ROLLOUTS)
+    max_z, cosine = compare(estimates, surrogate)
+    assert max_z < MAX_Z and cosine > MIN_COSINE, (max_z, cosine)
+    model.kl_coef = 0.0
+    assert compare(estimates, expected_gradient(model, mdp)[0])[0] > 2 * MAX_Z
+
+
+def test_kl_in_reward_with_groups():
+    """RLOO with the penalty in the reward (TRL's RLOOTrainer): unbiased for the regularized objective on sequences."""
+    model, env = make_model(SEQUENCE, 1.0, "loo", group_size=GROUP_SIZE, kl_coef=KL_COEF)
+    with_reference(model)
+    surrogate, true_gradient = expected_gradient(model, SEQUENCE)
+    np.testing.assert_allclose(surrogate, true_gradient, rtol=1e-8, atol=1e-10)
+    max_z, cosine = compare(reinforce_gradients(model, env, N_ROLLOUTS), surrogate)
+    assert max_z < MAX_Z and cosine > MIN_COSINE, (max_z, cosine)
+
+
+def test_kl_as_a_k3_loss_is_the_reverse_kl_gradient():
+    """
+    ``kl_penalty="loss"``: the expectation is grad J - beta grad sum_s visits(s) KL(pi_ref || pi)(s) (exact), not the
+    gradient of the regularized objective, which the same estimates miss.
+    """
+    mdp = MDPS["terminating"]
+    model, env = make_model(mdp, 1.0, "none", kl_coef=KL_COEF, kl_penalty="loss")
+    with_reference(model)
+    unpenalized, _ = expected_gradient(model, mdp)  # the loss's KL term is not in the rewards
+    estimates = reinforce_gradients(model, env, N_ROLLOUTS)
+    max_z, cosine = compare(estimates, unpenalized - KL_COEF * reverse_kl_gradient(model, mdp))
+    assert max_z < MAX_Z and cosine > MIN_COSINE, (max_z, cosine)
+    model.kl_penalty = "reward"
+    assert compare(estimates, expected_gradient(model, mdp)[1])[0] > 2 * MAX_Z
+
+
+def test_power_kl_gradient_dropped(monkeypatch):
+    """The penalty computed but left out of the returns: the estimates miss grad [J - beta KL]."""
+    mdp = MDPS["terminating"]
+    model, env = make_model(mdp, 1.0, "none", kl_coef=KL_COEF)
+    with_reference(model)
+    _, regularized = expected_gradient(model, mdp)
+    monkeypatch.setattr(sb3_reinforce.buffers.EpisodeBufferMixin, "penalize_rewards", lambda self, penalty: None)
+    max_z, _ = compare(reinforce_gradients(model, env, N_ROLLOUTS), regularized)
+    assert max_z > 2 * MAX_Z
+
+
+def test_power_reference_not_frozen():
+    """A reference that is the live policy (not a frozen copy) makes every penalty 0: the estimates miss grad [J - beta KL]."""
+    mdp = MDPS["terminating"]
+    model, env = make_model(mdp, 1.0, "none", kl_coef=KL_COEF)
+    with_reference(model)
+    _, regularized = expected_gradient(model, mdp)
+    model.ref_policy = model.policy
+    max_z, _ = compare(reinforce_gradients(model, env, N_ROLLOUTS), regularized)
     assert max_z > 2 * MAX_Z
