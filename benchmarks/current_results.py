@@ -141,6 +141,25 @@ def _keyed_sweep(script: str) -> tuple[Callable[..., Any], Callable[..., str]]:
     return current, regenerate
 
 
+def _fine_tuning(section: str) -> tuple[Callable[..., Any], Callable[..., str]]:
+    """``current`` and ``regenerate`` of a section of fine_tuning.py (keys "<env>/<variant>", ``config_record(key)``)."""
+
+    def current(key: str, recorded: dict[str, Any] | None) -> dict[str, Any] | None:
+        import importlib
+
+        return importlib.import_module("fine_tuning").config_record(key)
+
+    def regenerate(key: str, seeds: list[int]) -> str:
+        env_id, variant = key.split("/", 1)
+        where = "" if section != "groups" else f" --envs {env_id}"
+        return (
+            f"delete these rows, then python benchmarks/fine_tuning.py --section {section}{where} --variants {variant} "
+            f"--seeds {_seeds(seeds)}"
+        )
+
+    return current, regenerate
+
+
 def results() -> list[Result]:
     """Every committed result (tests/test_results_current.py fails on a file of examples/results/ or
     benchmarks/results/ that is not here)."""
@@ -168,6 +187,10 @@ def results() -> list[Result]:
             PRE_VALUE_FIT,
         ),
         Result("benchmarks/results/zoo_sweep.csv", "rows", *_env_sweep("zoo_sweep"), "benchmarks/README.md", PRE_VALUE_FIT),
+        *(
+            Result(f"benchmarks/results/fine_tuning_{section}.csv", "rows", *_fine_tuning(section), "docs/examples.md")
+            for section in ("groups", "cloned", "text")
+        ),
     ]
     unchecked = [
         ("benchmarks/results/zoo_cartpole.md", "generated with zoo_cartpole.csv, which is checked"),
@@ -176,6 +199,7 @@ def results() -> list[Result]:
         ("benchmarks/results/text_generation_trials.jsonl", "one-seed trials on the example's previous features: history"),
         ("benchmarks/results/throughput*.md", "speed measurements (their settings are throughput.py's), not learning results"),
         ("benchmarks/results/random_scores.json", "the random policy's scores: data, no configuration"),
+        ("benchmarks/results/fine_tuning_*.md", "generated with fine_tuning_<section>.csv, which is checked"),
     ]
     return [*examples, *rows, *(Result(path, "unchecked", note=note) for path, note in unchecked)]
 

@@ -7,7 +7,9 @@ of episodes, against the exact gradient.
 
 Prints the markdown tables of docs/estimator.md: the variance per baseline, then how the batch mean taken over a group
 of k episodes (its own episode included) differs from the leave-one-out mean (on the terminating MDP, reward-to-go,
-and on a sequence MDP scored at the end of fixed-length episodes), from 32 rollouts of 2048 episodes as in the tests.
+and on a sequence MDP scored at the end of fixed-length episodes), from 32 rollouts of 2048 episodes as in the tests,
+and last the bias of GRPO's choices: the group's std divided out (``normalize_advantage="group"``) and the loss averaged
+per episode (each episode's steps weighted by 1 / its length) rather than per step.
 """
 
 import argparse
@@ -21,6 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from finite_mdp import (
     FiniteMDP,
     FiniteMDPVecEnv,
+    average_per_episode,
     compare,
     expected_gradient,
     fit_value_before_weights,
@@ -120,6 +123,33 @@ def mean_against_leave_one_out(mdp: FiniteMDP, seed: int) -> dict[str, tuple[flo
 LEAVE_ONE_OUT = sb3_reinforce.reinforce.leave_one_out_baseline
 
 
+def scaling_and_aggregation(seed: int) -> list[tuple[str, str, float, float, float, float]]:
+    """
+    RLOO against GRPO's std scaling and per-episode averaging, groups of GROUP_SIZE: max |z| against the exact gradient,
+    the same after the mean estimate is rescaled onto it (a bias of direction only), cosine, norm / exact norm.
+    """
+    cases = [
+        ("sequence (scored at the end)", SEQUENCE, "loo (RLOO)", {}),
+        ("sequence (scored at the end)", SEQUENCE, "loo + group std (GRPO)", dict(normalize_advantage="group")),
+        ("terminating (reward-to-go)", MDPS["terminating"], "loo (RLOO)", {}),
+        ("terminating (reward-to-go)", MDPS["terminating"], "loo + group std (GRPO)", dict(normalize_advantage="group")),
+        ("terminating (reward-to-go)", MDPS["terminating"], "loo, loss averaged per episode", dict(per_episode=True)),
+    ]
+    results = []
+    for label, mdp, name, kwargs in cases:
+        per_episode = kwargs.pop("per_episode", False)
+        model, env = make_model(mdp, 1.0, "loo", seed=seed, group_size=GROUP_SIZE, **kwargs)
+        if per_episode:
+            average_per_episode(model)
+        exact, _ = expected_gradient(model, mdp)
+        estimates = reinforce_gradients(model, env, N_ROLLOUTS)
+        mean = estimates.mean(axis=0)
+        max_z, cosine = compare(estimates, exact)
+        rescaled_z, _ = compare(estimates * (exact @ exact) / (mean @ exact), exact)
+        results.append((label, name, max_z, rescaled_z, cosine, float(np.linalg.norm(mean) / np.linalg.norm(exact))))
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--episodes", type=int, default=64, help="episodes per gradient estimate")
@@ -140,6 +170,11 @@ def main() -> None:
     for label, mdp in (("terminating (reward-to-go)", MDPS["terminating"]), ("sequence (scored at the end)", SEQUENCE)):
         for name, (max_z, cosine, scale) in mean_against_leave_one_out(mdp, args.seed).items():
             print(f"| {label} | {name} | {max_z:.2f} | {cosine:.5f} | {scale:.3f} |")
+    print(f"\nGRPO's choices against RLOO, groups of {GROUP_SIZE}, gamma = 1, {N_ROLLOUTS} rollouts of 2048 episodes.\n")
+    print("| MDP | estimator | max abs z-score | max abs z-score, rescaled onto the exact | cosine to exact | norm / exact |")
+    print("|---|---|---|---|---|---|")
+    for label, name, max_z, rescaled_z, cosine, scale in scaling_and_aggregation(args.seed):
+        print(f"| {label} | {name} | {max_z:.2f} | {rescaled_z:.2f} | {cosine:.5f} | {scale:.3f} |")
 
 
 if __name__ == "__main__":

@@ -59,12 +59,19 @@ def resolved_hyperparams(algorithm: type, hyperparams: Mapping[str, Any], zoo_st
     return canonical({**(ZOO_DEFAULTS if zoo_style else {}), **algorithm_defaults(algorithm), **hyperparams})
 
 
+# Hyperparameters added after results were recorded, at the value that does exactly what the code did before they
+# existed (the option off: nothing computed): a record without them is current when the code uses that value.
+ADDED_OFF = {"kl_coef": 0.0, "kl_penalty": "reward", "value_warmup_steps": 0}
+
+
 def differences(recorded: Any, current: Any, prefix: str = "") -> list[str]:
     """What differs between two canonical configurations, one ``"key: recorded -> current"`` line per leaf."""
     if isinstance(recorded, dict) and isinstance(current, dict):
         lines = []
         for key in sorted(set(recorded) | set(current), key=str):
             name = f"{prefix}.{key}" if prefix else str(key)
+            if key not in recorded and key in ADDED_OFF and current[key] == ADDED_OFF[key]:
+                continue
             if key not in recorded or key not in current:
                 lines.append(f"{name}: {recorded.get(key, '(absent)')!r} -> {current.get(key, '(absent)')!r}")
             else:

@@ -3,7 +3,6 @@ The reference policy of the KL penalty (``kl_coef``): a frozen copy of the model
 the policy in a saved model's file.
 """
 
-import copy
 import io
 import pathlib
 from typing import Any, cast
@@ -17,13 +16,15 @@ ReferenceSource = BasePolicy | BaseAlgorithm | str | pathlib.Path | io.BufferedI
 
 
 def frozen_copy(policy: BasePolicy) -> BasePolicy:
-    """A copy of ``policy`` in evaluation mode whose parameters take no gradient (its optimizer is not copied)."""
-    optimizer = getattr(policy, "optimizer", None)
-    policy.optimizer = None  # type: ignore[assignment]  # the copy needs no optimizer state
-    try:
-        reference = copy.deepcopy(policy)
-    finally:
-        policy.optimizer = optimizer  # type: ignore[assignment]
+    """
+    A copy of ``policy`` in evaluation mode whose parameters take no gradient: built from its constructor parameters
+    and its state dict, as SB3's ``BasePolicy.save`` / ``load`` do (a deep copy would also copy tensors that a features
+    extractor keeps from its last forward pass, which torch cannot copy, and the optimizer's state).
+    """
+    module = cast(BasePolicy, getattr(policy, "_orig_mod", policy))  # th.compile's wrapper holds the policy there
+    reference = type(module)(**module._get_constructor_parameters())
+    reference.load_state_dict(module.state_dict())
+    reference = reference.to(module.device)
     reference.set_training_mode(False)
     reference.requires_grad_(False)
     return reference

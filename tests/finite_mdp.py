@@ -345,3 +345,18 @@ def fit_value_before_weights(model: REINFORCE) -> None:
         compute_baseline(buffer)
 
     model._compute_baseline = fit_then_compute  # type: ignore[method-assign]
+
+
+def average_per_episode(model: REINFORCE) -> None:
+    """
+    GRPO's aggregation: each episode's loss is the mean over its own steps, so a step of an episode of length L weighs
+    1 / L (times the mean length, a constant). Patches ``model._compute_baseline`` (n_steps=1: one episode per env).
+    """
+    compute_baseline = model._compute_baseline
+
+    def per_episode(buffer: Any) -> None:
+        compute_baseline(buffer)
+        lengths = buffer.valid[: buffer.pos].sum(axis=0)
+        buffer.advantages[: buffer.pos] *= lengths.mean() / np.maximum(lengths, 1)
+
+    model._compute_baseline = per_episode  # type: ignore[method-assign]

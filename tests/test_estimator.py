@@ -12,6 +12,7 @@ import sb3_reinforce.buffers
 import sb3_reinforce.reinforce
 from finite_mdp import (
     FiniteMDP,
+    average_per_episode,
     FiniteMDPVecEnv,
     compare,
     expected_gradient,
@@ -303,4 +304,19 @@ def test_power_reference_not_frozen():
     _, regularized = expected_gradient(model, mdp)
     model.ref_policy = model.policy
     max_z, _ = compare(reinforce_gradients(model, env, N_ROLLOUTS), regularized)
+    assert max_z > 2 * MAX_Z
+
+
+def test_power_loss_averaged_per_episode():
+    """
+    GRPO's aggregation (each episode's steps weighted by 1 / its length, Dr. GRPO's length bias) turns the direction of
+    the estimate on episodes of varying length: rejected even after rescaling. REINFORCE averages per step (unbiased).
+    """
+    mdp = MDPS["terminating"]
+    model, env = make_model(mdp, 1.0, "loo", group_size=GROUP_SIZE)
+    average_per_episode(model)
+    surrogate, _ = expected_gradient(model, mdp)
+    estimates = reinforce_gradients(model, env, N_ROLLOUTS)
+    mean = estimates.mean(axis=0)
+    max_z, _ = compare(estimates * (surrogate @ surrogate) / (mean @ surrogate), surrogate)
     assert max_z > 2 * MAX_Z

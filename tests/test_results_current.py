@@ -173,3 +173,12 @@ def test_an_example_records_its_configuration(tmp_path: Path) -> None:
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["command"] == "python -m examples.continuous_control"
     assert records.differences(saved["config"], records.canonical(continuous_control.run_config(args))) == []
+
+
+def test_an_option_added_off_keeps_older_records_current() -> None:
+    """A record made before ``kl_coef`` existed is current while the code runs with it off, and stale once it is on."""
+    recorded = records.canonical({"hyperparams": {"gamma": 0.99}})
+    off = records.canonical({"hyperparams": {"gamma": 0.99, "kl_coef": 0.0, "value_warmup_steps": 0}})
+    on = records.canonical({"hyperparams": {"gamma": 0.99, "kl_coef": 0.1}})
+    assert records.differences(recorded, off) == []
+    assert records.differences(recorded, on) == ["hyperparams.kl_coef: '(absent)' -> 0.1"]
