@@ -36,7 +36,12 @@ RESULTS = os.path.join(HERE, "results")
 CURVES = os.path.join(RESULTS, "fine_tuning")
 
 # ---- (a) groups on control tasks ----------------------------------------------------------------------------------
-GROUP_ENVS = {"CartPole-v1": (100_000, 475.0), "Acrobot-v1": (200_000, -100.0), "LunarLander-v3": (1_000_000, 200.0)}
+GROUP_ENVS = {  # budget (the zoo entry's, at least 100k), threshold
+    "CartPole-v1": (100_000, 475.0),
+    "Acrobot-v1": (200_000, -100.0),
+    "LunarLander-v3": (1_000_000, 200.0),
+    "InvertedPendulum-v5": (100_000, 950.0),
+}
 GROUP_VARIANTS = ["value", "rloo_k4", "grpo_k4", "rloo_k8", "grpo_k8", "ppo"]
 GROUP_FIELDS = ["config", "env", "variant", "seed", "budget", "steps_stoch", "last_stoch", "last_det", "best_stoch", "seconds"]
 
@@ -105,7 +110,7 @@ def groups_job(env_id: str, variant: str, seed: int, budget: int, threshold: flo
 
 # ---- (c) text generation: pretrain by maximum likelihood, then RLOO with a KL leash ---------------------------------
 TEXT_BUDGET = 100_000
-KL_COEFS = [0.0, 0.02, 0.05, 0.2]
+KL_COEFS = [0.0, 0.002, 0.005, 0.02, 0.05, 0.2]
 TEXT_VARIANTS = ["scratch", *[f"pretrained_kl{coef:g}" for coef in KL_COEFS]]
 TEXT_FIELDS = [
     "config",
