@@ -377,7 +377,8 @@ def p_against(values: dict[str, list[float]], variant: str, other: str) -> str:
     """The permutation test's p of ``variant`` against ``other`` ("-" for itself or where one has no runs)."""
     if variant == other or variant not in values or other not in values:
         return "-"
-    return f"{permutation_p(values[variant], values[other]):.3f}"
+    p = permutation_p(values[variant], values[other])
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def groups_report(rows: list[dict[str, str]]) -> str:
@@ -389,8 +390,8 @@ def groups_report(rows: list[dict[str, str]]) -> str:
             f"### {env_id} ({budget:,} env steps, threshold {threshold:g})",
             "",
             "| variant | last eval, stochastic | last eval, deterministic | reached threshold | median steps to it | "
-            "p vs value (stochastic) | p vs PPO (stochastic) |",
-            "|---|---|---|---|---|---|---|",
+            "p vs value (stochastic) | p vs PPO (stochastic) | GRPO: p vs RLOO of the same k |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         by_variant = {v: [r for r in env_rows if r["variant"] == v] for v in GROUP_VARIANTS}
         last = {v: [float(r["last_stoch"]) for r in runs] for v, runs in by_variant.items() if runs}
@@ -400,10 +401,11 @@ def groups_report(rows: list[dict[str, str]]) -> str:
             steps = [int(r["steps_stoch"]) if r["steps_stoch"] else np.inf for r in runs]
             median = np.median(steps)
             p_value, p_ppo = p_against(last, variant, "value"), p_against(last, variant, "ppo")
+            p_rloo = p_against(last, variant, variant.replace("grpo", "rloo")) if variant.startswith("grpo") else "-"
             lines.append(
                 f"| {variant} | {summary(last[variant])} | {summary([float(r['last_det']) for r in runs])} | "
                 f"{sum(np.isfinite(steps))}/{len(runs)} | {'never' if not np.isfinite(median) else f'{int(median):,}'} | "
-                f"{p_value} | {p_ppo} |"
+                f"{p_value} | {p_ppo} | {p_rloo} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -507,12 +509,49 @@ def plot(section: str, rows: list[dict[str, str]]) -> list[str]:
             path = os.path.join(CURVES, f"{env_id}_{variant}_{seed}.npz")
             if os.path.exists(path):
                 data = np.load(path)
-                curves.setdefault(variant, []).append((data["timesteps"], data[key]))
+                steps, values = data["timesteps"], data[key]
+                if section == "cloned":  # the clone before fine-tuning, at step 0
+                    steps, values = np.append(0, steps), np.append(float(row["start_stoch"]), values)
+                curves.setdefault(variant, []).append((steps, values))
         if curves:
             paths.append(os.path.join(CURVES, f"{section}_{env_id}.png"))
             ylabel = "held-out success (sampled)" if section == "text" else "evaluation return (stochastic policy)"
-            plot_curves(curves, paths[-1], f"{env_id}: {section}", ylabel)
+            title = "text generation: RLOO from scratch and from the pretrained policy" if section == "text" else env_id
+            plot_curves(curves, paths[-1], title, ylabel)
+    if section == "text" and rows:
+        paths.append(os.path.join(CURVES, "text_frontier.png"))
+        plot_frontier(rows, paths[-1])
     return paths
+
+
+def plot_frontier(rows: list[dict[str, str]], path: str) -> None:
+    """Held-out success against the sequence KL to the pretrained policy, one point per kl_coef (mean +/- std)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for i, variant in enumerate(TEXT_VARIANTS[1:]):
+        runs = [r for r in rows if r["variant"] == variant and r["kl_to_pretrained"] != ""]
+        if runs:
+            kl = np.array([float(r["kl_to_pretrained"]) for r in runs])
+            success = np.array([float(r["held_out_success"]) for r in runs])
+            axis.errorbar(kl.mean(), success.mean(), xerr=kl.std(), yerr=success.std(), fmt="o", capsize=3)
+            label = f"kl_coef {variant.removeprefix('pretrained_kl')}"
+            axis.annotate(
+                label, (kl.mean(), success.mean()), xytext=(6, 4 + 9 * (i % 3)), textcoords="offset points", fontsize=8
+            )
+    scratch = [float(r["held_out_success"]) for r in rows if r["variant"] == "scratch"]
+    if scratch:
+        axis.axhline(np.mean(scratch), linestyle="--", color="gray", label=f"from scratch ({len(scratch)} seeds)")
+        axis.legend()
+    axis.set(title="RLOO from the pretrained policy: success against KL", xlabel="sequence KL to the pretrained policy (nats)")
+    axis.set(ylabel="held-out success (sampled)")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def config_record(key: str) -> dict[str, Any] | None:

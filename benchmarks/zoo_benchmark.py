@@ -60,8 +60,9 @@ FIELDS = [
     "seconds",
 ]
 # "a2c_own" and "ppo_own" train for their own zoo budget (the record's reference), "a2c" and "ppo" for the REINFORCE
-# entry's budget (on request)
-ALGOS = ["reinforce", "a2c", "ppo", "a2c_own", "ppo_own"]
+# entry's budget (on request); "reinforce_default": REINFORCE with the file's untuned `default` entry, at the env's
+# entry's budget (what a user gets without tuning, on request)
+ALGOS = ["reinforce", "a2c", "ppo", "a2c_own", "ppo_own", "reinforce_default"]
 RECORD = ["reinforce", "a2c_own", "ppo_own"]
 # env -> (reward threshold or target, evaluation period, reference score): "reached" counts the runs whose evaluation
 # reached the threshold; the aggregate normalizes scores to (score - random) / (reference - random)
@@ -110,6 +111,8 @@ def zoo_entry(algo: str, env_id: str) -> tuple[dict[str, Any], str]:
     # As written in the file (rl_zoo3 converts "lin_" values and policy_kwargs strings itself)
     if algo == "reinforce":
         path, key, source = os.path.join(ROOT, "zoo_configs", "reinforce.yml"), env_id, "zoo_configs/reinforce.yml"
+    elif algo == "reinforce_default":
+        path, key, source = os.path.join(ROOT, "zoo_configs", "reinforce.yml"), "default", "zoo_configs/reinforce.yml default"
     else:
         path = os.path.join(os.path.dirname(rl_zoo3.__file__), "hyperparams", f"{algo}.yml")
         key = ZOO_STAND_INS.get((algo, env_id), env_id)
@@ -161,7 +164,9 @@ def run(env_id: str, label: str, seed: int, budget: int, eval_freq: int) -> dict
         conf_file = os.path.join(logs, "conf.yml")
         with open(conf_file, "w") as file:
             yaml.dump({env_id: hyperparams}, file)
-        command = [sys.executable, "-m", "sb3_reinforce.zoo", "train", "--algo", algo, "--env", env_id, "--seed", str(seed)]
+        launcher_algo = "reinforce" if algo == "reinforce_default" else algo
+        command = [sys.executable, "-m", "sb3_reinforce.zoo", "train", "--algo", launcher_algo, "--env", env_id]
+        command += ["--seed", str(seed)]
         command += ["-n", str(budget), "--eval-freq", "-1", "-f", logs, "--conf-file", conf_file]
         command += ["--num-threads", "1", "--verbose", "0", "--log-interval", "-1"]
         environment = {**os.environ, "PYTHONPATH": os.pathsep.join([HERE, ROOT, os.environ.get("PYTHONPATH", "")])}
@@ -200,7 +205,8 @@ def config_record(env_id: str, label: str, used: dict[str, Any] | None = None) -
         budget = budget_of(label, env_id)
         used = dict(entry=zoo_entry(algo, env_id)[0], budget=budget, eval_freq=eval_freq_of(env_id, budget))
         used["threshold"] = ENVS[env_id][0]
-    hyperparams = resolved_hyperparams({"reinforce": REINFORCE, "a2c": A2C, "ppo": PPO}[algo], used["entry"])
+    algorithms = {"reinforce": REINFORCE, "reinforce_default": REINFORCE, "a2c": A2C, "ppo": PPO}
+    hyperparams = resolved_hyperparams(algorithms[algo], used["entry"])
     return dict(algo=algo, hyperparams=hyperparams, **{key: used[key] for key in ("budget", "eval_freq", "threshold")})
 
 

@@ -182,3 +182,12 @@ def test_an_option_added_off_keeps_older_records_current() -> None:
     on = records.canonical({"hyperparams": {"gamma": 0.99, "kl_coef": 0.1}})
     assert records.differences(recorded, off) == []
     assert records.differences(recorded, on) == ["hyperparams.kl_coef: '(absent)' -> 0.1"]
+
+
+def test_the_untuned_label_trains_the_default_entry_at_the_entry_budget() -> None:
+    """``reinforce_default``: the zoo file's ``default`` entry, for as many steps as the env's tuned entry."""
+    entry, source = zoo_benchmark.zoo_entry("reinforce_default", "Hopper-v5")
+    assert "default" in source and "n_steps" not in entry and entry["policy"] == "MlpPolicy"
+    assert zoo_benchmark.budget_of("reinforce_default", "Hopper-v5") == zoo_benchmark.budget_of("reinforce", "Hopper-v5")
+    record = zoo_benchmark.config_record("Hopper-v5", "reinforce_default")
+    assert record is not None and record["hyperparams"]["n_steps"] == 128  # REINFORCE's own default
