@@ -21,6 +21,7 @@ Every run is resumable (rows in ``benchmarks/results/fine_tuning_<section>.csv``
 
 import argparse
 import os
+import platform
 import sys
 import time
 from typing import Any
@@ -631,8 +632,11 @@ def main() -> None:
     text = report(load_rows(path))
     for plot_path in plot(args.section, load_rows(path)):
         text += f"\n\n![{os.path.basename(plot_path)}]({os.path.relpath(plot_path, RESULTS)})"
-    command = "python benchmarks/fine_tuning.py " + " ".join(sys.argv[1:])
-    stamp = f"Command: `{command}`; {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores (x86_64)."
+    stamp = (
+        f"Runs: `python benchmarks/fine_tuning.py --section {args.section}` (`--envs`, `--variants`, `--seeds` for a part; "
+        f"resumable; `--report-only` rewrites this file from the CSV). Written {time.strftime('%Y-%m-%d')} on "
+        f"{platform.machine()}, {os.cpu_count()} cores, up to 5 runs at a time."
+    )
     with open(os.path.join(RESULTS, f"fine_tuning_{args.section}.md"), "w") as file:
         file.write(f"# benchmarks/fine_tuning.py --section {args.section}\n\n{text}\n\n{stamp}\n")
     print(text)

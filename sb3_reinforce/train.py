@@ -26,7 +26,8 @@ DEFAULT_TIMESTEPS = 100_000
 def load_zoo_hyperparams(conf_file: str, env_id: str) -> dict[str, Any]:
     """
     The hyperparameters of ``env_id`` in an RL Zoo style YAML file: ``n_envs``, ``n_timesteps``, ``policy``,
-    ``normalize`` and REINFORCE's arguments (see ``convert_zoo_values``).
+    ``normalize`` and REINFORCE's arguments (see ``convert_zoo_values``). An env without an entry gets the file's
+    ``default`` entry, as in rl_zoo3.
     """
     try:
         import yaml
@@ -34,9 +35,9 @@ def load_zoo_hyperparams(conf_file: str, env_id: str) -> dict[str, Any]:
         raise ImportError("reading a config file needs pyyaml: pip install 'sb3-reinforce[extra]'") from error
     with open(conf_file) as file:
         configs = yaml.safe_load(file)
-    if env_id not in configs:
-        raise ValueError(f"{conf_file} has no entry for {env_id}: it has {', '.join(configs)}")
-    return convert_zoo_values(configs[env_id])
+    if env_id not in configs and "default" not in configs:
+        raise ValueError(f"{conf_file} has no entry for {env_id} and no default entry: it has {', '.join(configs)}")
+    return convert_zoo_values(configs[env_id if env_id in configs else "default"])
 
 
 def convert_zoo_values(hyperparams: dict[str, Any]) -> dict[str, Any]:

@@ -62,12 +62,14 @@ def test_cartpole_zoo_config_reaches_threshold():
 
 
 def test_load_zoo_hyperparams_errors(tmp_path):
-    with pytest.raises(ValueError, match="no entry for Humanoid-v5"):
-        load_zoo_hyperparams(ZOO_CONFIG, "Humanoid-v5")
+    # an env without an entry gets the file's default entry, as in rl_zoo3 (the main job then trains it)
+    assert load_zoo_hyperparams(ZOO_CONFIG, "Humanoid-v5") == load_zoo_hyperparams(ZOO_CONFIG, "default")
     conf = tmp_path / "conf.yml"
     conf.write_text("CartPole-v1:\n  policy: MlpPolicy\n  policy_kwargs: 'dict(net_arch=[8], activation_fn=nn.ReLU)'\n")
     hyperparams = load_zoo_hyperparams(str(conf), "CartPole-v1")
     assert hyperparams["policy_kwargs"]["net_arch"] == [8]
+    with pytest.raises(ValueError, match="no entry for Humanoid-v5 and no default entry: it has CartPole-v1"):
+        load_zoo_hyperparams(str(conf), "Humanoid-v5")
 
 
 def test_main_job_missing_conf_file(tmp_path):
