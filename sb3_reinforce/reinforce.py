@@ -523,12 +523,13 @@ class REINFORCE(OnPolicyAlgorithm):
         if self.kl_coef > 0:
             self._score_reference(buffer, used)
         returns = buffer.returns[:n_rows]
+        groups = episode_group_codes(buffer.groups[:n_rows], buffer.episode_starts[:n_rows]) if self._uses_groups() else None
         if self.baseline == "value":
             buffer.values[:n_rows] = 0.0
             buffer.values[:n_rows][used] = values
         elif self.baseline == "loo":
+            assert groups is not None
             buffer.values[:n_rows] = 0.0
-            groups = episode_group_codes(buffer.groups[:n_rows], buffer.episode_starts[:n_rows])
             buffer.values[:n_rows][valid] = leave_one_out_baseline(
                 returns[valid], buffer.episode_steps[:n_rows][valid], groups[valid]
             )
@@ -536,7 +537,7 @@ class REINFORCE(OnPolicyAlgorithm):
             buffer.values[:n_rows] = returns[valid].mean() if self.baseline == "mean" and valid.any() else 0.0
         buffer.advantages[:n_rows] = returns - buffer.values[:n_rows]
         if self.normalize_advantage == "group":
-            groups = episode_group_codes(buffer.groups[:n_rows], buffer.episode_starts[:n_rows])
+            assert groups is not None
             std = group_std(returns[valid], buffer.episode_steps[:n_rows][valid], groups[valid])
             buffer.advantages[:n_rows][valid] /= std + 1e-8
 
