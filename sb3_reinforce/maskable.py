@@ -61,7 +61,7 @@ class MaskableREINFORCE(REINFORCE):
         # A maskable buffer with the mixin, which the declared type stands for (mypy has no intersection types)
         self.rollout_buffer = episode_buffer_class(self.rollout_buffer_class)(  # type: ignore[assignment]
             self.n_steps,
-            self.observation_space,  # type: ignore[arg-type]
+            self.observation_space,
             self.action_space,
             device=self.device,
             gamma=self.gamma,
@@ -85,7 +85,7 @@ class MaskableREINFORCE(REINFORCE):
     def _distribution_kwargs(self, action_masks: Any) -> dict[str, Any]:
         return {"action_masks": action_masks} if self.use_masking else {}
 
-    def predict(  # type: ignore[override]
+    def predict(
         self,
         observation: np.ndarray | dict[str, np.ndarray],
         state: tuple[np.ndarray, ...] | None = None,

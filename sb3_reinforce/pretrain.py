@@ -37,7 +37,7 @@ def collect_demonstrations(
     :return: observations (an array, or a dict of arrays), actions (as the env takes them) and each episode's return
     """
     check_int("n_episodes", n_episodes, 1)
-    env = env if isinstance(env, VecEnv) else DummyVecEnv([lambda: env])  # type: ignore[list-item, return-value]
+    env = env if isinstance(env, VecEnv) else DummyVecEnv([lambda: env])
     running: list[list[tuple[Any, np.ndarray]]] = [[] for _ in range(env.num_envs)]
     kept: list[tuple[Any, np.ndarray]] = []
     returns: list[float] = []
@@ -98,7 +98,7 @@ def pretrain_policy(
     if n_samples == 0 or any(length != n_samples for length in lengths):
         raise ValueError(f"observations ({lengths}) and actions ({n_samples}) must hold the same number (> 0) of samples")
     device = policy.device
-    obs = obs_as_tensor(observations, device)  # type: ignore[arg-type]
+    obs = obs_as_tensor(observations, device)
     targets = th.as_tensor(np.asarray(actions), device=device)
     targets = targets.long().flatten() if isinstance(policy.action_space, spaces.Discrete) else targets.float()
     masks = None if action_masks is None else th.as_tensor(np.asarray(action_masks), device=device)

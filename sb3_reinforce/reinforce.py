@@ -306,7 +306,7 @@ class REINFORCE(OnPolicyAlgorithm):
         super().set_parameters(load_path_or_dict, exact_match, device)
 
     @classmethod
-    def load(  # type: ignore[override]
+    def load(
         cls: type[SelfREINFORCE],
         path: str | pathlib.Path | io.BufferedIOBase,
         env: GymEnv | None = None,
@@ -443,7 +443,7 @@ class REINFORCE(OnPolicyAlgorithm):
                 observations = self._last_obs.items() if isinstance(self._last_obs, dict) else [(None, self._last_obs)]
                 for key, array in observations:
                     name = "observation" if key is None else f"observation {key!r}"
-                    check_finite(name, np.asarray(array), step=self.num_timesteps)  # type: ignore[arg-type]
+                    check_finite(name, np.asarray(array), step=self.num_timesteps)
                 raise error
         actions = actions.reshape((-1, *self.action_space.shape)).cpu().numpy()  # type: ignore[misc]
         clipped_actions = actions

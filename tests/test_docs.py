@@ -189,3 +189,18 @@ def test_readme_links_lead_to_files() -> None:
     assert local
     missing = [target for target in local if not os.path.exists(os.path.join(ROOT, target))]
     assert not missing, missing
+
+
+def test_readme_fine_tuning_figures_come_from_the_reports() -> None:
+    """The README quotes the fine-tuning benchmarks: every figure it prints there is in a report generated from the CSVs."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as file:
+        section = file.read().split("## Fine-tuning a pretrained policy")[1].split("\n## ")[0]
+    measured = section.split("What `benchmarks/fine_tuning.py` measured")[1]
+    figures = re.findall(r"\d+\.\d+", measured)
+    reports = ""
+    for name in ("groups", "cloned", "text"):
+        with open(os.path.join(ROOT, "benchmarks", "results", f"fine_tuning_{name}.md"), encoding="utf-8") as file:
+            reports += file.read()
+    assert len(figures) >= 10
+    missing = [figure for figure in figures if figure not in reports]
+    assert not missing, f"README figures not in benchmarks/results/fine_tuning_*.md: {missing}"

@@ -141,7 +141,7 @@ def test_a_compiled_policy_runs_compiled():
         return graph_module.forward  # run the captured graph as it is (no code generation: fast)
 
     model = REINFORCE("MlpPolicy", "CartPole-v1", n_steps=32, seed=0)
-    model.policy = th.compile(model.policy, backend=counting_backend)  # type: ignore[assignment]
+    model.policy = th.compile(model.policy, backend=counting_backend)
     model.learn(64)
     assert graphs, "the compiled forward pass was never run"
     assert model.num_timesteps >= 64
