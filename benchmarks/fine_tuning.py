@@ -683,7 +683,7 @@ def main() -> None:
     stamp = (
         f"Runs: `python benchmarks/fine_tuning.py --section {args.section}` (`--envs`, `--variants`, `--seeds` for a part; "
         f"resumable; `--report-only` rewrites this file from the CSV). Written {time.strftime('%Y-%m-%d')} on "
-        f"{platform.machine()}, {os.cpu_count()} cores, up to 5 runs at a time."
+        f"{platform.machine()}, {os.cpu_count()} cores (the seconds of a run depend on how many runs shared them)."
     )
     with open(os.path.join(RESULTS, f"fine_tuning_{args.section}.md"), "w") as file:
         file.write(f"# benchmarks/fine_tuning.py --section {args.section}\n\n{text}\n\n{stamp}\n")
