@@ -5,10 +5,13 @@ one the code would use now (benchmarks/current_results.py; examples/records.py).
 
 import csv
 import json
+import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -191,3 +194,16 @@ def test_the_untuned_label_trains_the_default_entry_at_the_entry_budget() -> Non
     assert zoo_benchmark.budget_of("reinforce_default", "Hopper-v5") == zoo_benchmark.budget_of("reinforce", "Hopper-v5")
     record = zoo_benchmark.config_record("Hopper-v5", "reinforce_default")
     assert record is not None and record["hyperparams"]["n_steps"] == 128  # REINFORCE's own default
+
+
+def test_committed_checkpoints_can_be_resumed() -> None:
+    """retune_sweep.py goes on from a long run's checkpoint: the clone must have all of it (a *.zip rule once hid it)."""
+    tracked = subprocess.run(["git", "ls-files", "benchmarks/results"], cwd=ROOT, capture_output=True, text=True, check=True)
+    files = set(tracked.stdout.split())
+    checkpoints = {str(Path(path).parent) for path in files if ".partial/" in path}
+    for checkpoint in sorted(checkpoints):
+        assert f"{checkpoint}/model.zip" in files and f"{checkpoint}/curves.npz" in files, f"{checkpoint}: not committed whole"
+        with zipfile.ZipFile(ROOT / checkpoint / "model.zip") as archive:
+            trained = json.loads(archive.read("data"))["num_timesteps"]
+        evaluated = int(np.load(ROOT / checkpoint / "curves.npz")["timesteps"][-1])
+        assert trained == evaluated, f"{checkpoint}: the model has {trained} steps, its curves {evaluated}"
