@@ -276,13 +276,22 @@ class TwoWayEvaluation(BaseCallback):
     and raw rewards. The curves are saved to ``path`` (.npz: timesteps, stochastic, deterministic) after every
     evaluation, so that a run cut short keeps them. Usable from a zoo config (``callback:`` with these keyword
     arguments), where ``benchmarks/`` is on the Python path.
+
+    With ``checkpoint`` (a folder), every evaluation also saves the model, its VecNormalize statistics and the curves
+    (with the seconds trained so far) there, and a run that finds them at its start goes on from them: parameters,
+    optimizer states, step count (so the learning rate schedule too), statistics and curves. The episodes in progress
+    and the random state start afresh, so a resumed run is one more seed-like draw, not the run that would have gone
+    through; the steps after the last checkpoint are trained again.
     """
 
-    def __init__(self, env_id: str, eval_freq: int, path: str, seed: int = 0, n_eval_episodes: int = 10):
+    def __init__(
+        self, env_id: str, eval_freq: int, path: str, seed: int = 0, n_eval_episodes: int = 10, checkpoint: str | None = None
+    ):
         super().__init__()
         self.env_id, self.eval_freq, self.path, self.seed = env_id, eval_freq, path, seed
-        self.n_eval_episodes = n_eval_episodes
-        self.curves: dict[str, list[float]] = {"timesteps": [], "stochastic": [], "deterministic": []}
+        self.n_eval_episodes, self.checkpoint = n_eval_episodes, checkpoint
+        self.curves: dict[str, list[float]] = {"timesteps": [], "stochastic": [], "deterministic": [], "seconds": []}
+        self.started, self.seconds_before = time.time(), 0.0
 
     def _init_callback(self) -> None:
         from stable_baselines3.common.env_util import make_vec_env
@@ -294,6 +303,32 @@ class TwoWayEvaluation(BaseCallback):
             self.eval_env = VecNormalize(
                 self.eval_env, training=False, norm_obs=training.norm_obs, norm_reward=False, clip_obs=training.clip_obs
             )
+
+    def _on_training_start(self) -> None:
+        self.started = time.time()
+        if self.checkpoint is not None and os.path.exists(os.path.join(self.checkpoint, "model.zip")):
+            self.resume(self.checkpoint)
+
+    def resume(self, checkpoint: str) -> None:
+        import pickle
+
+        from stable_baselines3.common.save_util import load_from_zip_file
+
+        data, params, _ = load_from_zip_file(os.path.join(checkpoint, "model.zip"), device=self.model.device)
+        assert params is not None and data is not None, f"{checkpoint}/model.zip holds no model"
+        self.model.set_parameters(params, exact_match=True, device=self.model.device)
+        for key in ("num_timesteps", "_n_updates", "_value_warmup_done"):
+            if key in data:
+                setattr(self.model, key, data[key])
+        self.model._num_timesteps_at_start = self.model.num_timesteps
+        training = self.model.get_vec_normalize_env()
+        if training is not None:
+            with open(os.path.join(checkpoint, "vecnormalize.pkl"), "rb") as file:
+                saved = pickle.load(file)
+            training.obs_rms, training.ret_rms = saved.obs_rms, saved.ret_rms
+            self.model._last_obs = training.normalize_obs(training.get_original_obs())  # type: ignore[assignment]
+        self.curves = {key: list(value) for key, value in np.load(os.path.join(checkpoint, "curves.npz")).items()}
+        self.seconds_before = self.curves["seconds"][-1]
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= (len(self.curves["timesteps"]) + 1) * self.eval_freq:
@@ -313,8 +348,16 @@ class TwoWayEvaluation(BaseCallback):
         for key, deterministic in (("stochastic", False), ("deterministic", True)):
             mean, _ = evaluate_policy(self.model, self.eval_env, self.n_eval_episodes, deterministic=deterministic)
             self.curves[key].append(float(mean))
+        self.curves["seconds"].append(self.seconds_before + time.time() - self.started)
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        np.savez(self.path, **{key: np.array(value) for key, value in self.curves.items()})
+        np.savez(self.path, **{key: np.array(self.curves[key]) for key in ("timesteps", "stochastic", "deterministic")})
+        if self.checkpoint is not None:
+            os.makedirs(self.checkpoint, exist_ok=True)
+            self.model.save(os.path.join(self.checkpoint, "model.zip"))
+            training = self.model.get_vec_normalize_env()
+            if training is not None:
+                training.save(os.path.join(self.checkpoint, "vecnormalize.pkl"))
+            np.savez(os.path.join(self.checkpoint, "curves.npz"), **{key: np.array(v) for key, v in self.curves.items()})
 
 
 def collapsed(curve: np.ndarray, random_score: float) -> bool:

@@ -11,9 +11,12 @@ Each run evaluates its policy every ``eval_freq`` env steps on 10 episodes twice
 stochastic policy: the one that is trained) and with its deterministic actions (``common.TwoWayEvaluation``, added
 to the run's zoo config as a callback; on VecNormalize-synced envs where the entry normalizes). Finished runs are
 skipped when re-run: their rows are in benchmarks/results/zoo_benchmark.csv and their curves in
-benchmarks/results/zoo_benchmark/. Writes docs/benchmark.md (per env: the table and the learning curves; over the
-envs: interquartile means with stratified-bootstrap 95% confidence intervals and performance profiles, from rliable)
-and its plots in docs/benchmark/ (``--output PATH.md``: PATH.md and PATH/).
+benchmarks/results/zoo_benchmark/. A run of 1M steps or more checkpoints itself at every evaluation in
+benchmarks/results/zoo_benchmark_partial/<env>_<algo>_<seed>.partial/ (commit it: the same command goes on from there
+in the next session; see ``common.TwoWayEvaluation`` for what a resumed run keeps). Writes docs/benchmark.md (per
+env: the table and the learning curves; over the envs: interquartile means with stratified-bootstrap 95% confidence
+intervals and performance profiles, from rliable) and its plots in docs/benchmark/ (``--output PATH.md``: PATH.md and
+PATH/).
 """
 
 import argparse
@@ -21,6 +24,7 @@ import glob
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +45,9 @@ from examples.records import done_rows, load_records, read_json, record_runs, re
 
 RESULTS = os.path.join(HERE, "results", "zoo_benchmark.csv")
 CURVES = os.path.join(HERE, "results", "zoo_benchmark")
+# Runs of at least this many env steps checkpoint themselves there (committed: the next session resumes them)
+PARTIAL = os.path.join(HERE, "results", "zoo_benchmark_partial")
+LONG_RUN = 1_000_000
 RANDOM_SCORES = os.path.join(HERE, "results", "random_scores.json")
 DOCS = os.path.join(ROOT, "docs")
 FIELDS = [
@@ -158,7 +165,10 @@ def run(env_id: str, label: str, seed: int, budget: int, eval_freq: int) -> dict
     with open(curve_path.removesuffix(".npz") + ".config.json", "w") as file:
         used = dict(config=f"{env_id}/{label}", seed=seed, entry=hyperparams, budget=budget, eval_freq=eval_freq)
         json.dump(dict(used, env=env_id, label=label, threshold=threshold), file, default=repr)
-    evaluation = dict(env_id=env_id, eval_freq=eval_freq, path=curve_path, seed=seed)
+    # A long run checkpoints itself at every evaluation and goes on from there when it is started again (a later session)
+    checkpoint = os.path.join(PARTIAL, f"{env_id}_{label}_{seed}.partial") if budget >= LONG_RUN else None
+    seconds_before = resumed_seconds(checkpoint)
+    evaluation = dict(env_id=env_id, eval_freq=eval_freq, path=curve_path, seed=seed, checkpoint=checkpoint)
     hyperparams["callback"] = [*_as_list(hyperparams.get("callback")), {"common.TwoWayEvaluation": evaluation}]
     with tempfile.TemporaryDirectory() as logs:
         conf_file = os.path.join(logs, "conf.yml")
@@ -172,7 +182,9 @@ def run(env_id: str, label: str, seed: int, budget: int, eval_freq: int) -> dict
         environment = {**os.environ, "PYTHONPATH": os.pathsep.join([HERE, ROOT, os.environ.get("PYTHONPATH", "")])}
         start = time.time()
         subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, env=environment)
-        seconds = time.time() - start
+        seconds = seconds_before + time.time() - start
+    if checkpoint is not None:
+        shutil.rmtree(checkpoint, ignore_errors=True)
     data = np.load(curve_path)
     row: dict[str, Any] = dict(config=f"{env_id}/{label}", env=env_id, algo=label, seed=seed, budget=budget)
     for key, short in (("stochastic", "stoch"), ("deterministic", "det")):
@@ -182,6 +194,12 @@ def run(env_id: str, label: str, seed: int, budget: int, eval_freq: int) -> dict
         row[f"last_{short}"], row[f"best_{short}"] = round(float(means[-1]), 1), round(float(means.max()), 1)
         row[f"collapse_{short}"] = int(collapsed(means, random_scores([env_id])[env_id]))
     return dict(row, seconds=round(seconds, 1))
+
+
+def resumed_seconds(checkpoint: str | None) -> float:
+    """The seconds that the run saved in ``checkpoint`` had trained (0 for a run that starts from scratch)."""
+    curves = os.path.join(checkpoint or "", "curves.npz")
+    return float(np.load(curves)["seconds"][-1]) if checkpoint is not None and os.path.exists(curves) else 0.0
 
 
 def _as_list(value: Any) -> list[Any]:

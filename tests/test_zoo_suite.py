@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import rl_zoo3
 import yaml
@@ -101,3 +102,53 @@ def test_every_entry_names_a_registered_env():
         entries = yaml.safe_load(file)
     unknown = [key for key in entries if key not in ("default", "atari") and key not in gym.registry]
     assert not unknown
+
+
+def test_a_long_benchmark_run_resumes_from_its_checkpoint(tmp_path):
+    """benchmarks/zoo_benchmark.py's runs of 1M steps and more outlast a session: stopped at 800 of 1,200 steps, a run
+    started again goes on from its checkpoint (parameters, step count, VecNormalize statistics, curves), not from 0."""
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.running_mean_std import RunningMeanStd
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from benchmarks.common import TwoWayEvaluation
+    from sb3_reinforce import REINFORCE
+
+    path, checkpoint = str(tmp_path / "curves.npz"), str(tmp_path / "run.partial")
+
+    def model(seed: int) -> REINFORCE:
+        env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=1, seed=seed))
+        return REINFORCE("MlpPolicy", env, n_steps=200, learning_rate=lambda progress: 1e-3 * progress, seed=seed)
+
+    def evaluation() -> TwoWayEvaluation:
+        return TwoWayEvaluation("Pendulum-v1", 400, path, n_eval_episodes=2, checkpoint=checkpoint)
+
+    class Stop(BaseCallback):  # the end of a session
+        def _on_step(self) -> bool:
+            return self.num_timesteps < 800
+
+    class Probe(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.start = (self.model.num_timesteps, {k: v.clone() for k, v in self.model.policy.state_dict().items()})
+            training = self.model.get_vec_normalize_env()
+            assert training is not None and isinstance(training.obs_rms, RunningMeanStd)
+            self.count = training.obs_rms.count
+
+        def _on_step(self) -> bool:
+            return True
+
+    model(0).learn(1200, callback=[evaluation(), Stop()])
+    saved = REINFORCE.load(os.path.join(checkpoint, "model.zip"))
+    probe, resumed = Probe(), model(1)
+    statistics = VecNormalize.load(os.path.join(checkpoint, "vecnormalize.pkl"), resumed.get_env()).obs_rms
+    assert isinstance(statistics, RunningMeanStd)
+    count = statistics.count
+    assert saved.num_timesteps == 800 and count > 800
+    resumed.learn(1200, callback=[evaluation(), probe])
+    assert probe.start[0] == 800 and probe.n_calls == 400 and resumed.num_timesteps == 1200
+    assert all(np.array_equal(value, saved.policy.state_dict()[key]) for key, value in probe.start[1].items())
+    assert probe.count == count
+    curves = np.load(path)
+    assert list(curves["timesteps"]) == [400, 800, 1200] and sorted(curves) == ["deterministic", "stochastic", "timesteps"]
+    assert np.all(np.diff(np.load(os.path.join(checkpoint, "curves.npz"))["seconds"]) > 0)
