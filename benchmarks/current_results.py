@@ -15,6 +15,7 @@ predates the records. Nothing can check that they were, so it prints every row i
 
 import argparse
 import contextlib
+import csv
 import dataclasses
 import functools
 import fnmatch
@@ -28,7 +29,7 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [HERE, ROOT]
-from examples.records import canonical, check_rows, differences, done_rows, load_records, read_json, record_runs  # noqa: E402
+from examples.records import canonical, check_rows, differences, load_records, read_json, record_runs  # noqa: E402
 
 # Kept as history: rows recorded with "historical" are allowed in these files (not in a table presented as current)
 PRE_VALUE_FIT = (
@@ -88,9 +89,7 @@ def _zoo_benchmark_command(key: str, seeds: list[int]) -> str:
     env_id, label = key.split("/", 1)
     return (
         f"delete these rows (finished runs are skipped), then python benchmarks/zoo_benchmark.py --envs {env_id} "
-        f"--algos {label} --seeds {_seeds(seeds)}, then python benchmarks/zoo_benchmark.py --report-only (if the "
-        f"current entries did produce rows that have no record: python benchmarks/zoo_benchmark.py --record-configs "
-        f"--envs {env_id})"
+        f"--algos {label} --seeds {_seeds(seeds)}, then python benchmarks/zoo_benchmark.py --report-only"
     )
 
 
@@ -253,7 +252,7 @@ def _stale(root: str) -> list[str]:
             found = check_rows(path, result.current, allow_historical=result.note is not None)
             for (key, problem), seeds in found.items():
                 command = result.regenerate(key, seeds)
-                if problem == "no recorded configuration" and "--record-configs" not in command:
+                if problem == "no recorded configuration":
                     command += f" (if the current definitions produced them: {RECORD_COMMAND} {result.path} {key!r})"
                 problems.append(f"{where}: {key}, seeds {_seeds(seeds)}: {problem}. Regenerate: {command}")
     return problems
@@ -268,16 +267,25 @@ def unregistered(root: str = ROOT) -> list[str]:
     return [p for p in relative if not any(fnmatch.fnmatch(p, pattern) for pattern in known)]
 
 
-def record_current(csv_path: str, keys: list[str]) -> None:
-    """Record the rows of ``keys`` in ``csv_path`` that have no record, from the current definitions, printing each."""
-    result = next(r for r in results() if os.path.abspath(os.path.join(ROOT, r.path)) == os.path.abspath(csv_path))
+def record_current(csv_path: str, keys: list[str], root: str = ROOT) -> None:
+    """
+    Record the rows of ``keys`` in ``csv_path`` that have no record, from the current definitions, printing each: for
+    rows made by a copy of a script that predates the records. That is right only if the current definitions produced
+    those rows, which nothing here can check, except that a row whose budget is not the current one is left unrecorded.
+    """
+    result = next(r for r in results() if os.path.abspath(os.path.join(root, r.path)) == os.path.abspath(csv_path))
     assert result.kind == "rows" and result.current is not None
     records, configs = load_records(csv_path), {}
-    for key, seed in sorted(done_rows(csv_path)):
+    with open(csv_path) as file:
+        budgets = {(row["config"], int(row["seed"])): row.get("budget") for row in csv.DictReader(file)}
+    for (key, seed), budget in sorted(budgets.items()):
         if key in keys and not any(seed in variant["seeds"] for variant in records["runs"].get(key, [])):
             config = result.current(key, None)
             if config is None:
                 print(f"NOT RECORDED: {key} seed {seed}: the current definitions cannot say (see {result.path}'s script)")
+                continue
+            if budget and "budget" in config and int(budget) != config["budget"]:
+                print(f"NOT RECORDED: {key} seed {seed}: trained for {budget} steps; now {config['budget']}")
                 continue
             configs[(key, seed)] = config
             print(f"RECORDED FROM THE CURRENT DEFINITIONS: {key} seed {seed}: {canonical(config)}", flush=True)

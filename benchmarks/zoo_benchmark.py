@@ -41,7 +41,7 @@ sys.path[:0] = [HERE, ROOT]
 from common import collapsed, load_rows, run_resumable  # noqa: E402
 
 from examples.common import markdown_table, plot_curves  # noqa: E402
-from examples.records import done_rows, load_records, read_json, record_runs, resolved_hyperparams, variant_of  # noqa: E402
+from examples.records import done_rows, read_json, record_runs, resolved_hyperparams  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results", "zoo_benchmark.csv")
 CURVES = os.path.join(HERE, "results", "zoo_benchmark")
@@ -228,13 +228,8 @@ def config_record(env_id: str, label: str, used: dict[str, Any] | None = None) -
     return dict(algo=algo, hyperparams=hyperparams, **{key: used[key] for key in ("budget", "eval_freq", "threshold")})
 
 
-def record_configs(from_current_entries: list[str] | None = None) -> None:
-    """
-    Record the configuration of every finished run (the one ``run`` wrote beside its curve) in the CSV file's records.
-    With ``from_current_entries`` (``--record-configs``): also record the rows of those envs that still have none (rows
-    made by a copy of this script that predates the records) from the current entries, when the row's budget is the
-    current one. That is right only if those rows were produced by the current entries: nothing here can check it.
-    """
+def record_configs() -> None:
+    """Record the configuration of every finished run (the one ``run`` wrote beside its curve) in the CSV file's records."""
     done, found = done_rows(RESULTS), {}
     for path in glob.glob(os.path.join(CURVES, "*.config.json")):
         used = read_json(path)
@@ -243,21 +238,6 @@ def record_configs(from_current_entries: list[str] | None = None) -> None:
     record_runs(RESULTS, dict(found.values()), "the run")
     for path in found:
         os.remove(path)
-    if from_current_entries is None:
-        return
-    records, current = load_records(RESULTS), {}
-    for row in load_rows(RESULTS):
-        key, seed = row["config"], int(row["seed"])
-        if row["env"] not in from_current_entries or variant_of(records, key, seed) is not None:
-            continue
-        config = config_record(row["env"], row["algo"])
-        if config is None or config["budget"] != int(row["budget"]):
-            print(f"NOT RECORDED: {key} seed {seed}: trained for {row['budget']} steps; now {config and config['budget']}")
-            continue
-        current[(key, seed)] = config
-        print(f"RECORDED FROM THE CURRENT ENTRY: {key} seed {seed}: {json.dumps(config['hyperparams'])}", flush=True)
-    source = f"--record-configs on {time.strftime('%Y-%m-%d')}: the entry of that day, taken to be the one the row ran"
-    record_runs(RESULTS, current, source)
 
 
 def random_scores(envs: list[str], episodes: int = 100) -> dict[str, float]:
@@ -446,16 +426,8 @@ def main() -> None:
     parser.add_argument("--scheduler", help="a Dask scheduler (tcp://HOST:8786): run the jobs on its workers, not --workers")
     parser.add_argument("--report-only", action="store_true", help="write the doc from the runs already done")
     parser.add_argument("--output", default=os.path.join(DOCS, "benchmark.md"))
-    parser.add_argument(
-        "--record-configs",
-        action="store_true",
-        help="only record, from the current entries, the configuration of the rows of --envs that have no record (rows "
-        "made by an older copy of this script); use it only for rows that the current entries produced",
-    )
     args = parser.parse_args()
-    record_configs(args.envs if args.record_configs else None)  # and the runs left unrecorded by an interrupted session
-    if args.record_configs:
-        return
+    record_configs()  # and the runs left unrecorded by an interrupted session
 
     envs = [env_id for env_id in args.envs if zoo_entry("reinforce", env_id)[0]]
     for env_id in sorted(set(args.envs) - set(envs)):

@@ -135,9 +135,10 @@ def test_a_queued_job_is_recorded_and_a_kept_row_of_another_configuration_is_nam
 def test_zoo_benchmark_records_its_runs_and_on_request_rows_without_a_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A run leaves its configuration beside its curve (run()), main() records it; --record-configs records the rows
-    that have none from the current entry, unless their budget is not the entry's."""
-    results, curves = tmp_path / "zoo_benchmark.csv", tmp_path / "zoo_benchmark"
+    """A run leaves its configuration beside its curve (run()), main() records it; ``current_results.py --record``
+    records the rows that have none from the current entry, unless their budget is not the entry's."""
+    results, curves = tmp_path / "benchmarks" / "results" / "zoo_benchmark.csv", tmp_path / "zoo_benchmark"
+    results.parent.mkdir(parents=True)
     monkeypatch.setattr(zoo_benchmark, "RESULTS", str(results))
     monkeypatch.setattr(zoo_benchmark, "CURVES", str(curves))
     budget = zoo_benchmark.budget_of("reinforce", "CartPole-v1")
@@ -157,15 +158,16 @@ def test_zoo_benchmark_records_its_runs_and_on_request_rows_without_a_record(
     assert records.variant_of(saved, "CartPole-v1/reinforce", 1)["config"]["hyperparams"]["learning_rate"] == 0.5  # type: ignore[index]
     assert records.variant_of(saved, "CartPole-v1/reinforce", 0) is None
 
-    zoo_benchmark.record_configs(["CartPole-v1"])
+    current_results.record_current(str(results), ["CartPole-v1/reinforce"], root=str(tmp_path))
     out = capsys.readouterr().out
-    assert "RECORDED FROM THE CURRENT ENTRY: CartPole-v1/reinforce seed 0" in out
+    assert "RECORDED FROM THE CURRENT DEFINITIONS: CartPole-v1/reinforce seed 0" in out
     assert "NOT RECORDED: CartPole-v1/reinforce seed 2" in out
     saved = records.load_records(str(results))
     assert records.variant_of(saved, "CartPole-v1/reinforce", 0)["config"] == zoo_benchmark.config_record(  # type: ignore[index]
         "CartPole-v1", "reinforce"
     )
-    assert "--record-configs" in records.variant_of(saved, "CartPole-v1/reinforce", 0)["source"]  # type: ignore[index]
+    assert "--record" in records.variant_of(saved, "CartPole-v1/reinforce", 0)["source"]  # type: ignore[index]
+    assert records.variant_of(saved, "CartPole-v1/reinforce", 1)["config"]["hyperparams"]["learning_rate"] == 0.5  # type: ignore[index]
     assert records.variant_of(saved, "CartPole-v1/reinforce", 2) is None
 
 
