@@ -271,6 +271,18 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
             "1env_g99_std-2": cfg(MUJOCO_VPG, n_envs=1, policy_kwargs=STD_2),
         },
     ),
+    # Session 13 (issue 23): the Walker2d-v5 entry (1env_g99_std-2) reached 1,372 on seed 0 through the launcher, but
+    # seed 1 settled at about 600 from 600k to 2.6M steps: more exploration noise (log std -1), or 4 episodes per update
+    "Walker2d-v5": (
+        1000.0,
+        1.8,
+        3_000_000,
+        100_000,
+        {
+            "1env_g99_std-1": cfg(MUJOCO_VPG, n_envs=1, policy_kwargs=STD_1),
+            "4envs_g99_std-2": cfg(MUJOCO_VPG, policy_kwargs=STD_2),
+        },
+    ),
     "HalfCheetah-v5": (
         1500.0,
         -300.0,
