@@ -256,11 +256,5 @@ def default_conf_file(algo: str) -> str | None:
     return path if os.path.exists(path) else None
 
 
-def _default_conf_file(argv: list[str]) -> list[str]:
-    """``["--conf-file", default_conf_file(A)]`` for ``["train", "--algo", A]`` (tests/test_packaging.py's probe)."""
-    conf_file = default_conf_file(argv[argv.index("--algo") + 1])
-    return ["--conf-file", conf_file] if argv[0] == "train" and conf_file is not None else []
-
-
 if __name__ == "__main__":
     main()

@@ -15,8 +15,8 @@ SOURCES = ["pyproject.toml", "README.md", "LICENSE", "sb3_reinforce", "zoo_confi
 # Run in the wheel install: where the launcher's default --conf-file is, and the CartPole-v1 entry read from it
 PROBE = """
 import sb3_reinforce, yaml
-from sb3_reinforce.zoo import ZOO_CONFIGS, _default_conf_file
-conf = _default_conf_file(["train", "--algo", "reinforce", "--env", "CartPole-v1"])[1]
+from sb3_reinforce.zoo import ZOO_CONFIGS, default_conf_file
+conf = default_conf_file("reinforce")
 with open(conf) as file:
     print(sb3_reinforce.__file__, ZOO_CONFIGS, conf, yaml.safe_load(file)["CartPole-v1"]["n_envs"], sep="\\n")
 """
