@@ -198,8 +198,9 @@ def run(env_id: str, label: str, seed: int, budget: int, eval_freq: int) -> dict
 
 def resumed_seconds(checkpoint: str | None) -> float:
     """The seconds that the run saved in ``checkpoint`` had trained (0 for a run that starts from scratch)."""
-    curves = os.path.join(checkpoint or "", "curves.npz")
-    return float(np.load(curves)["seconds"][-1]) if checkpoint is not None and os.path.exists(curves) else 0.0
+    if checkpoint is None or not os.path.exists(os.path.join(checkpoint, "curves.npz")):
+        return 0.0
+    return float(np.load(os.path.join(checkpoint, "curves.npz"))["seconds"][-1])
 
 
 def _as_list(value: Any) -> list[Any]:
