@@ -82,6 +82,10 @@ MOUNTAIN_CAR = cfg(
     policy_kwargs="dict(log_std_init=0.0, ortho_init=False)",
 )
 LUNAR_4ENVS = cfg(OLD_CARTPOLE, n_steps=1, gamma=0.99, normalize=True, **FIT, target_kl=0.02, learning_rate=1e-3)
+# The LunarLander-v3 entry: 4 envs, 256 steps each per update, cut episodes bootstrapped with the value
+LUNAR_BOOT = cfg(LUNAR_4ENVS, n_steps=256, rollout_mode="bootstrap", learning_rate=2e-3)
+# The CartPole-v1 and Acrobot-v1 entries' recipe: one episode per update
+ONE_EPISODE = cfg(OLD_CARTPOLE, n_envs=1, n_steps=1, normalize=True, **FIT10_VF3, target_kl=0.02, learning_rate="lin_1e-2")
 MUJOCO_VPG = dict(
     n_envs=4,
     n_steps=1000,
@@ -95,6 +99,8 @@ MUJOCO_VPG = dict(
     vf_learning_rate=1e-3,
     value_batch_size=None,
 )
+# The Reacher-v5 entry: one env of 1,000 steps (20 episodes) per update, lr 1e-3 within a KL of 0.02, log std -2
+REACHER = cfg(MUJOCO_VPG, n_envs=1, learning_rate=1e-3, target_kl=0.02, policy_kwargs=STD_2)
 
 # env -> (threshold, random policy's score, budget, evaluation period, {config name: hyperparameters})
 ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
@@ -294,19 +300,8 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
         1_000_000,
         20_000,
         {
-            "1env_n1_norm_fit10_vf3e-3_kl02_lin1e-2": cfg(
-                OLD_CARTPOLE, n_envs=1, n_steps=1, normalize=True, **FIT10_VF3, target_kl=0.02, learning_rate="lin_1e-2"
-            ),
-            "1env_n1_norm_g9999_fit10_vf3e-3_kl02_lin1e-2": cfg(
-                OLD_CARTPOLE,
-                n_envs=1,
-                n_steps=1,
-                normalize=True,
-                gamma=0.9999,
-                **FIT10_VF3,
-                target_kl=0.02,
-                learning_rate="lin_1e-2",
-            ),
+            "1env_n1_norm_fit10_vf3e-3_kl02_lin1e-2": ONE_EPISODE,
+            "1env_n1_norm_g9999_fit10_vf3e-3_kl02_lin1e-2": cfg(ONE_EPISODE, gamma=0.9999),
             "16envs_boot_n16_norm_fit5_kl02_lr1e-3": cfg(
                 OLD_CARTPOLE,
                 n_envs=16,
@@ -327,13 +322,9 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
         1_000_000,
         10_000,
         {
-            "1env_lr1e-3_kl02_std-2": cfg(MUJOCO_VPG, n_envs=1, learning_rate=1e-3, target_kl=0.02, policy_kwargs=STD_2),
-            "1env_lin1e-3_kl02_std-2": cfg(
-                MUJOCO_VPG, n_envs=1, learning_rate="lin_1e-3", target_kl=0.02, policy_kwargs=STD_2
-            ),
-            "1env_lin2e-3_kl02_std-2": cfg(
-                MUJOCO_VPG, n_envs=1, learning_rate="lin_2e-3", target_kl=0.02, policy_kwargs=STD_2
-            ),
+            "1env_lr1e-3_kl02_std-2": REACHER,
+            "1env_lin1e-3_kl02_std-2": cfg(REACHER, learning_rate="lin_1e-3"),
+            "1env_lin2e-3_kl02_std-2": cfg(REACHER, learning_rate="lin_2e-3"),
         },
     ),
     # Session 14 (issue 23): the LunarLanderContinuous-v3 entry (LunarLander-v3's with log std -1, "4envs_boot_n256_std-1")
@@ -345,16 +336,10 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
         1_000_000,
         25_000,
         {
-            "4envs_boot_n256_std-1": cfg(
-                LUNAR_4ENVS, n_steps=256, rollout_mode="bootstrap", learning_rate=2e-3, policy_kwargs=STD_1
-            ),
-            "4envs_boot_n256_std-2": cfg(
-                LUNAR_4ENVS, n_steps=256, rollout_mode="bootstrap", learning_rate=2e-3, policy_kwargs=STD_2
-            ),
-            "4envs_boot_n256_sde": cfg(LUNAR_4ENVS, n_steps=256, rollout_mode="bootstrap", learning_rate=2e-3, **SDE),
-            "4envs_boot_n256_g999_std-1": cfg(
-                LUNAR_4ENVS, n_steps=256, rollout_mode="bootstrap", learning_rate=2e-3, gamma=0.999, policy_kwargs=STD_1
-            ),
+            "4envs_boot_n256_std-1": cfg(LUNAR_BOOT, policy_kwargs=STD_1),
+            "4envs_boot_n256_std-2": cfg(LUNAR_BOOT, policy_kwargs=STD_2),
+            "4envs_boot_n256_sde": cfg(LUNAR_BOOT, **SDE),
+            "4envs_boot_n256_g999_std-1": cfg(LUNAR_BOOT, gamma=0.999, policy_kwargs=STD_1),
         },
     ),
     "HalfCheetah-v5": (
