@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
@@ -268,6 +269,17 @@ def steps_table(rows: list[dict[str, str]], threshold: float) -> str:
     return "\n".join(lines)
 
 
+def is_atari(env_id: str) -> bool:
+    """Whether ``env_id`` is an ALE game (as rl_zoo3 tells: its entry point is ale_py's AtariEnv)."""
+    try:
+        import ale_py
+
+        gym.register_envs(ale_py)
+    except ImportError:  # the atari extra is not installed: no env is an Atari game
+        return False
+    return env_id in gym.registry and "AtariEnv" in str(gym.registry[env_id].entry_point)
+
+
 class TwoWayEvaluation(BaseCallback):
     """
     Every ``eval_freq`` env steps, the mean return of ``n_eval_episodes`` episodes (run side by side in as many envs
@@ -275,7 +287,8 @@ class TwoWayEvaluation(BaseCallback):
     deterministic one. With VecNormalize, the evaluation envs use the training env's observation statistics, frozen,
     and raw rewards. The curves are saved to ``path`` (.npz: timesteps, stochastic, deterministic) after every
     evaluation, so that a run cut short keeps them. Usable from a zoo config (``callback:`` with these keyword
-    arguments), where ``benchmarks/`` is on the Python path.
+    arguments), where ``benchmarks/`` is on the Python path. An Atari game is evaluated as the zoo trains it (SB3's
+    AtariWrapper over a Monitor: the return of a whole game, unclipped) with the entry's ``frame_stack``.
 
     With ``checkpoint`` (a folder), every evaluation also saves the model, its VecNormalize statistics and the curves
     (with the seconds trained so far) there, and a run that finds them at its start goes on from them: parameters,
@@ -285,24 +298,37 @@ class TwoWayEvaluation(BaseCallback):
     """
 
     def __init__(
-        self, env_id: str, eval_freq: int, path: str, seed: int = 0, n_eval_episodes: int = 10, checkpoint: str | None = None
+        self,
+        env_id: str,
+        eval_freq: int,
+        path: str,
+        seed: int = 0,
+        n_eval_episodes: int = 10,
+        checkpoint: str | None = None,
+        frame_stack: int = 0,
     ):
         super().__init__()
         self.env_id, self.eval_freq, self.path, self.seed = env_id, eval_freq, path, seed
-        self.n_eval_episodes, self.checkpoint = n_eval_episodes, checkpoint
+        self.n_eval_episodes, self.checkpoint, self.frame_stack = n_eval_episodes, checkpoint, frame_stack
         self.curves: dict[str, list[float]] = {"timesteps": [], "stochastic": [], "deterministic": [], "seconds": []}
         self.started, self.seconds_before = time.time(), 0.0
 
     def _init_callback(self) -> None:
-        from stable_baselines3.common.env_util import make_vec_env
-        from stable_baselines3.common.vec_env import VecNormalize
+        from stable_baselines3.common.env_util import make_atari_env, make_vec_env
+        from stable_baselines3.common.vec_env import VecFrameStack, VecNormalize, VecTransposeImage
 
-        self.eval_env = make_vec_env(self.env_id, n_envs=self.n_eval_episodes, seed=self.seed + 1000)
+        # An Atari game as the zoo trains it (AtariWrapper over Monitor: an episode is a whole game, scored unclipped)
+        make = make_atari_env if is_atari(self.env_id) else make_vec_env
+        self.eval_env = make(self.env_id, n_envs=self.n_eval_episodes, seed=self.seed + 1000)
+        if self.frame_stack:
+            self.eval_env = VecFrameStack(self.eval_env, self.frame_stack)
         training = self.model.get_vec_normalize_env()
         if training is not None:
             self.eval_env = VecNormalize(
                 self.eval_env, training=False, norm_obs=training.norm_obs, norm_reward=False, clip_obs=training.clip_obs
             )
+        if isinstance(self.training_env, VecTransposeImage):  # SB3 put image observations channels first: the same chain
+            self.eval_env = VecTransposeImage(self.eval_env)
 
     def _on_training_start(self) -> None:
         self.started = time.time()

@@ -15,6 +15,8 @@ import yaml
 
 from sb3_reinforce.zoo import ZOO_CONFIGS
 
+sys.path[:0] = [os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")]
+
 N_STEPS = 100  # as rl_zoo3's test_train
 
 
@@ -152,3 +154,35 @@ def test_a_long_benchmark_run_resumes_from_its_checkpoint(tmp_path):
     curves = np.load(path)
     assert list(curves["timesteps"]) == [400, 800, 1200] and sorted(curves) == ["deterministic", "stochastic", "timesteps"]
     assert np.all(np.diff(np.load(os.path.join(checkpoint, "curves.npz"))["seconds"]) > 0)
+
+
+def test_the_benchmark_runs_an_atari_game_on_the_atari_entries_and_scores_whole_games(tmp_path):
+    """benchmarks/zoo_benchmark.py trains Breakout on the atari entries (ours and rl_zoo3 PPO's) at one budget, and
+    evaluates it as the zoo trains it: 4 frames stacked, AtariWrapper over a Monitor (so a score is a whole game's)."""
+    from stable_baselines3.common.atari_wrappers import AtariWrapper
+    from stable_baselines3.common.env_util import is_wrapped, make_atari_env
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    import zoo_benchmark
+    from common import TwoWayEvaluation, is_atari
+    from sb3_reinforce import REINFORCE
+
+    game = "BreakoutNoFrameskip-v4"
+    assert is_atari(game) and is_atari("ALE/Pong-v5") and not is_atari("CartPole-v1")
+    for algo, source in (("reinforce", "zoo_configs/reinforce.yml (atari entry)"), ("ppo", "rl_zoo3 ppo.yml (atari entry)")):
+        entry, found = zoo_benchmark.zoo_entry(algo, game)
+        assert found == source and entry["policy"] == "CnnPolicy" and entry["frame_stack"] == 4
+    assert {zoo_benchmark.budget_of(label, game) for label in ("reinforce", "ppo_own")} == {zoo_benchmark.ATARI_BUDGET}
+    assert zoo_benchmark.resolved("ppo_own", game) == "ppo"  # the same budget: PPO beside REINFORCE
+
+    env = VecFrameStack(make_atari_env(game, n_envs=2, seed=0), 4)
+    model = REINFORCE("CnnPolicy", env, n_steps=16, rollout_mode="bootstrap", seed=0)
+    path = str(tmp_path / "curves.npz")
+    evaluation = TwoWayEvaluation(game, 32, path, n_eval_episodes=2, frame_stack=4)
+    model.learn(32, callback=evaluation)
+    assert evaluation.eval_env.observation_space.shape == (4, 84, 84)  # stacked, then channels first as for training
+    game_env = evaluation.eval_env.venv.venv.envs[0]
+    assert isinstance(game_env, AtariWrapper) and is_wrapped(game_env, Monitor)
+    curves = np.load(path)
+    assert list(curves["timesteps"]) == [32] and all(curves[key][0] >= 0 for key in ("stochastic", "deterministic"))
