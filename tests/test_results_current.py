@@ -5,6 +5,7 @@ one the code would use now (benchmarks/current_results.py; examples/records.py).
 
 import csv
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -209,3 +210,22 @@ def test_committed_checkpoints_can_be_resumed() -> None:
             trained = json.loads(archive.read("data"))["num_timesteps"]
         evaluated = int(np.load(ROOT / checkpoint / "curves.npz")["timesteps"][-1])
         assert trained == evaluated, f"{checkpoint}: the model has {trained} steps, its curves {evaluated}"
+
+
+def test_the_retune_sweep_tables_in_the_benchmarks_readme_are_the_scripts_output() -> None:
+    """benchmarks/README.md quotes retune_sweep.py's tables: every row it prints is a row that ``retune_sweep.py --env
+    ENV --report-only`` prints now from benchmarks/results/retune_sweep.csv (a rerun or a changed row shows here)."""
+    import retune_sweep
+    from common import load_rows
+
+    rows = load_rows(retune_sweep.RESULTS)
+    generated = set()
+    for env_id, (threshold, *_) in retune_sweep.ENVS.items():
+        if any(row["env"] == env_id for row in rows):
+            generated |= set(retune_sweep.table([row for row in rows if row["env"] == env_id], threshold).splitlines()[2:])
+    text = (ROOT / "benchmarks" / "README.md").read_text(encoding="utf-8").split("## Retuning with the value fit")[1]
+    quoted = []
+    for table in re.findall(r"^\| config \| seeds \| reached .*\n\|---.*\n((?:\|.*\n)+)", text, flags=re.MULTILINE):
+        quoted += table.splitlines()
+    assert len(quoted) >= 40
+    assert not [row for row in quoted if row not in generated], "rows not printed by retune_sweep.py --report-only"
