@@ -6,6 +6,7 @@ measured the same way beside it at their own zoo budgets (and, with ``--algos a2
     python benchmarks/zoo_benchmark.py --workers 2                                   # every env, 5 seeds
     python benchmarks/zoo_benchmark.py --envs CartPole-v1 --algos reinforce --seeds 0 1   # a part of it
     python benchmarks/zoo_benchmark.py --report-only                                 # the doc from the runs done
+    python benchmarks/zoo_benchmark.py --status                                      # seeds done, in progress, to run
 
 Each run evaluates its policy every ``eval_freq`` env steps on 10 episodes twice, sampling its actions (the
 stochastic policy: the one that is trained) and with its deterministic actions (``common.TwoWayEvaluation``, added
@@ -457,6 +458,30 @@ def report(envs: list[str], seeds: list[int], command: str, plots: str) -> str:
     return "\n".join(parts)
 
 
+def status(envs: list[str], seeds: list[int]) -> str:
+    """
+    Where the record stands, per env and algorithm of the record (at its own budget): the seeds finished (rows of the
+    CSV) and those in progress (a checkpoint in results/zoo_benchmark_partial/, with the env steps it has reached).
+    """
+    rows = load_rows(RESULTS)
+    table = []
+    for env_id in envs:
+        for label in labels_to_run(env_id, RECORD):
+            done = sorted(
+                int(row["seed"]) for row in rows if row["config"] == f"{env_id}/{label}" and int(row["seed"]) in seeds
+            )
+            running = []
+            for seed in sorted(set(seeds) - set(done)):
+                checkpoint = os.path.join(PARTIAL, f"{env_id}_{label}_{seed}.partial", "curves.npz")
+                if os.path.exists(checkpoint):
+                    running.append(f"{seed} ({int(np.load(checkpoint)['timesteps'][-1]):,})")
+            todo = len(seeds) - len(done) - len(running)
+            cells = [env_id, label, f"{budget_of(label, env_id):,}", " ".join(map(str, done)) or "-", " ".join(running) or "-"]
+            table.append([*cells, str(todo)])
+    header = ["env", "algo", "budget", "seeds done", "in progress (env steps)", "not started"]
+    return markdown_table(header, table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--envs", nargs="+", default=list(ENVS), choices=list(ENVS))
@@ -465,6 +490,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scheduler", help="a Dask scheduler (tcp://HOST:8786): run the jobs on its workers, not --workers")
     parser.add_argument("--report-only", action="store_true", help="write the doc from the runs already done")
+    parser.add_argument("--status", action="store_true", help="print the seeds done and in progress per env and algorithm")
     parser.add_argument("--output", default=os.path.join(DOCS, "benchmark.md"))
     args = parser.parse_args()
     record_configs()  # and the runs left unrecorded by an interrupted session
@@ -472,6 +498,9 @@ def main() -> None:
     envs = [env_id for env_id in args.envs if zoo_entry("reinforce", env_id)[0]]
     for env_id in sorted(set(args.envs) - set(envs)):
         print(f"{env_id}: no entry in zoo_configs/reinforce.yml, skipped", file=sys.stderr)
+    if args.status:
+        print(status(envs, args.seeds))
+        return
     random_scores(envs)
     jobs = {}
     for env_id in envs:
