@@ -251,3 +251,22 @@ def test_the_aggregate_covers_the_envs_where_a2c_and_ppo_ran_3_seeds_on_those_se
     assert iqm is not None and 0.9 <= float(iqm.group(1)) <= 0.95
     full = [row for row in rows if row["env"] == "CartPole-v1"]
     assert "### On seeds" not in zoo_benchmark.aggregates(["CartPole-v1"], full, [0, 1, 2, 3, 4], str(tmp_path))
+
+
+def test_the_standard_suite_section_quotes_only_scores_the_scripts_print() -> None:
+    """Every score in benchmarks/README.md's standard-suite section (a number with one decimal) is one that
+    docs/benchmark.md (generated from results/zoo_benchmark.csv) or ``retune_sweep.py --report-only`` prints."""
+    import retune_sweep
+    from common import load_rows
+
+    text = (ROOT / "benchmarks" / "README.md").read_text(encoding="utf-8")
+    section = text.split("## The standard suite (issue 23)")[1].split("\n## ")[0]
+    rows = load_rows(retune_sweep.RESULTS)
+    printed = (ROOT / "docs" / "benchmark.md").read_text(encoding="utf-8")
+    for env_id, (threshold, *_) in retune_sweep.ENVS.items():
+        if any(row["env"] == env_id for row in rows):
+            printed += retune_sweep.table([row for row in rows if row["env"] == env_id], threshold)
+    score = r"(?<![\d.])-?\d+\.\d(?![\dMk])"  # one decimal: not 0.99 (a hyperparameter) nor 1.5M (env steps)
+    figures = re.findall(score, section)
+    assert len(figures) >= 10
+    assert not set(figures) - set(re.findall(score, printed)), "scores not printed by the scripts"
