@@ -333,7 +333,7 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
             # episode (1.8 at log std -2): less noise
             "1env_lr1e-3_kl02_std-3": cfg(REACHER, policy_kwargs=STD_3),
             "1env_lr1e-3_kl02_std-4": cfg(REACHER, policy_kwargs=STD_4),
-            # Session 17: log std -3 ended at -7.1 stochastically (-6.0 over its last 10 evaluations, about as the two above: an
+            # Session 17: log std -3 ended at -7.1 stochastically (-6.0 over its last 10 evaluations, near the two above: an
             # evaluation of 10 episodes varies by about 1 around the policy's score, the targets' distances); log std -4
             # was behind it at 300k steps and was stopped. A shorter horizon, as rl_zoo3 PPO's Reacher entry (gamma 0.9):
             # an action moves the arm for a few steps, and returns over the whole 50-step episode add its noise
