@@ -107,7 +107,8 @@ IDP_ONE_EPISODE = cfg(ONE_EPISODE, learning_rate="lin_3e-3", policy_kwargs=STD_2
 MOUNTAIN_CAR_A2C = cfg(
     OLD_CARTPOLE, n_envs=16, n_steps=16, rollout_mode="bootstrap", normalize=True, **FIT, target_kl=0.02, learning_rate=1e-3
 )
-# The Reacher-v5 entry: one env of 1,000 steps (20 episodes) per update, lr 1e-3 within a KL of 0.02, log std -2
+# The first Reacher-v5 entry (gamma 0.99): one env of 1,000 steps (20 episodes) per update, lr 1e-3 within a KL of 0.02,
+# log std -2; the entry is this with gamma 0.9 ("1env_g9_lr1e-3_kl02_std-2")
 REACHER = cfg(MUJOCO_VPG, n_envs=1, learning_rate=1e-3, target_kl=0.02, policy_kwargs=STD_2)
 
 # env -> (threshold, random policy's score, budget, evaluation period, {config name: hyperparameters})
