@@ -356,6 +356,11 @@ ENVS: dict[str, tuple[float, float, int, int, dict[str, dict[str, Any]]]] = {
             "4envs_boot_n256_std-2": cfg(LUNAR_BOOT, policy_kwargs=STD_2),
             "4envs_boot_n256_sde": cfg(LUNAR_BOOT, **SDE),
             "4envs_boot_n256_g999_std-1": cfg(LUNAR_BOOT, gamma=0.999, policy_kwargs=STD_1),
+            # Session 18: gSDE ended at 197.5 on seed 0, above 200 from 300k steps on but for dips of 10-episode
+            # evaluations (a crash costs -100); log std -2 and gamma 0.999 were behind. The lr decayed to 0, which
+            # ended LunarLander-v3's sweep steadier
+            "4envs_boot_n256_sde_lin2e-3": cfg(LUNAR_BOOT, learning_rate="lin_2e-3", **SDE),
+            # it ended at 278.8, every evaluation above 200 from 475k steps on: the entry since session 18
         },
     ),
     # Session 17 (issue 23): no entry yet. Walker2d-v5's recipe (one env of 1,000-step rollouts cut and bootstrapped,
