@@ -240,8 +240,18 @@ def build(
     policy = hyperparams.pop("policy", "MlpPolicy")
     normalize = vec_normalize_kwargs(hyperparams.pop("normalize", False))
     hyperparams.pop("n_timesteps", None)
-    env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
-    eval_env = make_vec_env(env_id, n_envs=n_eval_envs, seed=seed + 1000)
+    if isinstance(env_id, str) and is_atari(env_id):
+        # As the zoo trains a game with the atari entries (AtariWrapper over Monitor, so an evaluation scores whole games)
+        from stable_baselines3.common.env_util import make_atari_env
+        from stable_baselines3.common.vec_env import VecFrameStack
+
+        hyperparams.pop("env_wrapper", None)  # make_atari_env wraps every env in AtariWrapper
+        n_stack = hyperparams.pop("frame_stack", 1)
+        env = VecFrameStack(make_atari_env(env_id, n_envs=n_envs, seed=seed), n_stack)
+        eval_env = VecFrameStack(make_atari_env(env_id, n_envs=n_eval_envs, seed=seed + 1000), n_stack)
+    else:
+        env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+        eval_env = make_vec_env(env_id, n_envs=n_eval_envs, seed=seed + 1000)
     if normalize is not None:
         # as the zoo does: the eval env shares the observation statistics (EvalCallback syncs them) and sees raw rewards
         env = VecNormalize(env, gamma=hyperparams.get("gamma", 0.99), **normalize)

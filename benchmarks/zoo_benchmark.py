@@ -3,7 +3,7 @@ Benchmark of record for zoo_configs/reinforce.yml: every entry trained through t
 (``python -m sb3_reinforce.zoo train``) on several seeds, with SB3's A2C and PPO on rl_zoo3's own hyperparameters
 measured the same way beside it at their own zoo budgets (and, with ``--algos a2c ppo``, at the REINFORCE entry's).
 
-    python benchmarks/zoo_benchmark.py --workers 2                                   # every env, 5 seeds
+    python benchmarks/zoo_benchmark.py --workers 2                                   # every env, 5 seeds (Atari 3)
     python benchmarks/zoo_benchmark.py --envs CartPole-v1 --algos reinforce --seeds 0 1   # a part of it
     python benchmarks/zoo_benchmark.py --report-only                                 # the doc from the runs done
     python benchmarks/zoo_benchmark.py --status                                      # seeds done, in progress, to run
@@ -21,9 +21,9 @@ PATH/).
 
 An Atari game (BreakoutNoFrameskip-v4) trains on the ``atari`` entries, ours and rl_zoo3's, as the zoo trains every game,
 for ``ATARI_BUDGET`` env steps (both algorithms: their entries' 10M would take days here), on 3 seeds, and stays out of
-the aggregate:
+the aggregate (A2C only on request):
 
-    python benchmarks/zoo_benchmark.py --envs BreakoutNoFrameskip-v4 --algos reinforce ppo --seeds 0 1 2
+    python benchmarks/zoo_benchmark.py --envs BreakoutNoFrameskip-v4          # --algos reinforce ppo --seeds 0 1 2
 """
 
 import argparse
@@ -74,10 +74,13 @@ FIELDS = [
     "seconds",
 ]
 # "a2c_own" and "ppo_own" train for their own zoo budget (the record's reference), "a2c" and "ppo" for the REINFORCE
-# entry's budget (on request); "reinforce_default": REINFORCE with the file's untuned `default` entry, at the env's
-# entry's budget (what a user gets without tuning, on request)
+# entry's budget (on request); "reinforce_default": REINFORCE with the file's untuned `default` entry for that entry's
+# budget, as the zoo trains an env that has no entry of its own (what a user gets without tuning, on request)
 ALGOS = ["reinforce", "a2c", "ppo", "a2c_own", "ppo_own", "reinforce_default"]
 RECORD = ["reinforce", "a2c_own", "ppo_own"]
+SEEDS = [0, 1, 2, 3, 4]
+# An Atari game's record: REINFORCE beside PPO (the issue's comparison), on 3 seeds (a CNN run takes hours here)
+ATARI_RECORD, ATARI_SEEDS = ["reinforce", "ppo_own"], [0, 1, 2]
 # env -> (reward threshold or target, evaluation period, reference score): "reached" counts the runs whose evaluation
 # reached the threshold; the aggregate normalizes scores to (score - random) / (reference - random)
 ENVS: dict[str, tuple[float | None, int, float]] = {
@@ -145,12 +148,20 @@ def zoo_entry(algo: str, env_id: str) -> tuple[dict[str, Any], str]:
 
 
 def budget_of(label: str, env_id: str) -> int:
-    """The env steps a run of ``label`` trains for: the REINFORCE entry's ``n_timesteps``, or the algorithm's own."""
+    """
+    The env steps a run of ``label`` trains for: the ``n_timesteps`` of the REINFORCE entry (``reinforce``, ``a2c``,
+    ``ppo``), of the algorithm's own (``_own``), or of the ``default`` entry (``reinforce_default``).
+    """
     if is_atari(env_id):
         return ATARI_BUDGET
     algo = label.removesuffix("_own")
-    entry = zoo_entry(algo if label.endswith("_own") else "reinforce", env_id)[0]
+    entry = zoo_entry(algo if label.endswith("_own") or algo == "reinforce_default" else "reinforce", env_id)[0]
     return int(float(entry["n_timesteps"]))
+
+
+def record_of(env_id: str) -> tuple[list[str], list[int]]:
+    """The labels (at their own budgets) and the seeds of ``env_id``'s record."""
+    return (ATARI_RECORD, ATARI_SEEDS) if is_atari(env_id) else (RECORD, SEEDS)
 
 
 def resolved(label: str, env_id: str) -> str:
@@ -286,7 +297,7 @@ def summary_rows(env_id: str, rows: list[dict[str, str]], labels: list[str]) -> 
         runs = [row for row in rows if row["env"] == env_id and row["algo"] == label]
         _, source = zoo_entry(label.removesuffix("_own"), env_id)
         if not runs:
-            if label in labels_to_run(env_id, RECORD):  # a gap in the record, shown as one
+            if label in labels_to_run(env_id, record_of(env_id)[0]):  # a gap in the record, shown as one
                 table.append([label, source, f"{budget_of(label, env_id):,}", "0", "not run yet"])
             continue
         cells = [label, source, f"{int(runs[0]['budget']):,}", str(len(runs))]
@@ -466,27 +477,41 @@ def status(envs: list[str], seeds: list[int]) -> str:
     rows = load_rows(RESULTS)
     table = []
     for env_id in envs:
-        for label in labels_to_run(env_id, RECORD):
+        labels, env_seeds = record_of(env_id)
+        env_seeds = [seed for seed in seeds if seed in env_seeds]
+        for label in labels_to_run(env_id, labels):
             done = sorted(
-                int(row["seed"]) for row in rows if row["config"] == f"{env_id}/{label}" and int(row["seed"]) in seeds
+                int(row["seed"]) for row in rows if row["config"] == f"{env_id}/{label}" and int(row["seed"]) in env_seeds
             )
             running = []
-            for seed in sorted(set(seeds) - set(done)):
+            for seed in sorted(set(env_seeds) - set(done)):
                 checkpoint = os.path.join(PARTIAL, f"{env_id}_{label}_{seed}.partial", "curves.npz")
                 if os.path.exists(checkpoint):
                     running.append(f"{seed} ({int(np.load(checkpoint)['timesteps'][-1]):,})")
-            todo = len(seeds) - len(done) - len(running)
+            todo = len(env_seeds) - len(done) - len(running)
             cells = [env_id, label, f"{budget_of(label, env_id):,}", " ".join(map(str, done)) or "-", " ".join(running) or "-"]
             table.append([*cells, str(todo)])
     header = ["env", "algo", "budget", "seeds done", "in progress (env steps)", "not started"]
     return markdown_table(header, table)
 
 
+def jobs_of(envs: list[str], algos: list[str] | None, seeds: list[int] | None) -> dict[tuple[str, int], tuple]:
+    """The runs of ``algos`` on ``seeds`` (by default each env's record: ``record_of``), as ``run_resumable`` takes them."""
+    jobs: dict[tuple[str, int], tuple] = {}
+    for env_id in envs:
+        record_labels, record_seeds = record_of(env_id)
+        for label in labels_to_run(env_id, algos or record_labels):
+            budget = budget_of(label, env_id)
+            for seed in seeds or record_seeds:
+                jobs[(f"{env_id}/{label}", seed)] = (run, (env_id, label, seed, budget, eval_freq_of(env_id, budget)))
+    return jobs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--envs", nargs="+", default=list(ENVS), choices=list(ENVS))
-    parser.add_argument("--algos", nargs="+", default=RECORD, choices=ALGOS)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--algos", nargs="+", choices=ALGOS, help="default: the record's (Atari: reinforce ppo_own)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="default: 0-4 (Atari: 0-2)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scheduler", help="a Dask scheduler (tcp://HOST:8786): run the jobs on its workers, not --workers")
     parser.add_argument("--report-only", action="store_true", help="write the doc from the runs already done")
@@ -499,21 +524,15 @@ def main() -> None:
     for env_id in sorted(set(args.envs) - set(envs)):
         print(f"{env_id}: no entry in zoo_configs/reinforce.yml, skipped", file=sys.stderr)
     if args.status:
-        print(status(envs, args.seeds))
+        print(status(envs, args.seeds or SEEDS))
         return
     random_scores(envs)
-    jobs = {}
-    for env_id in envs:
-        for label in labels_to_run(env_id, args.algos):
-            budget = budget_of(label, env_id)
-            for seed in args.seeds:
-                jobs[(f"{env_id}/{label}", seed)] = (run, (env_id, label, seed, budget, eval_freq_of(env_id, budget)))
     if not args.report_only:
-        run_resumable(RESULTS, FIELDS, jobs, args.workers, args.scheduler, outputs=CURVES)
+        run_resumable(RESULTS, FIELDS, jobs_of(envs, args.algos, args.seeds), args.workers, args.scheduler, outputs=CURVES)
     record_configs()
     command = "python benchmarks/zoo_benchmark.py " + " ".join(sys.argv[1:])
     # The plots go next to the report, in the folder named after it (docs/benchmark.md: docs/benchmark/)
-    text = report(envs, args.seeds, command.strip(), os.path.splitext(args.output)[0])
+    text = report(envs, args.seeds or SEEDS, command.strip(), os.path.splitext(args.output)[0])
     with open(args.output, "w") as file:
         file.write(HEADER + text + "\n")
     print(text)
@@ -526,7 +545,9 @@ sb3_reinforce.zoo train --algo reinforce --env <env> -n <budget> --seed <seed> .
 rl_zoo3's own hyperparameters, trained by the same script in the same way for their own zoo `n_timesteps`
 (`a2c_own`, `ppo_own`; labelled `a2c`, `ppo` where that budget is the REINFORCE entry's). `--algos a2c ppo` adds runs at
 the REINFORCE entry's budget; they are shown where they were run (rl_zoo3 anneals `lin_` schedules over the budget it
-is given, so they are not the zoo's tuned runs cut short). Every run is evaluated at most 100 times (the
+is given, so they are not the zoo's tuned runs cut short). `reinforce_default`, the "untuned" row, is REINFORCE on the
+file's `default` entry (the package's defaults) for that entry's 1M steps: what the zoo trains on an env without an entry
+of its own. Every run is evaluated at most 100 times (the
 env's period, or the budget / 100 where that is longer), on 10 episodes each time, twice: sampling its actions (the
 stochastic policy, the one that is trained) and with deterministic actions. "last eval" is the evaluation at the end
 of training (mean +/- std over seeds, and the worst seed); "reached" counts the seeds whose evaluation reached the

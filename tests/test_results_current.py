@@ -190,13 +190,27 @@ def test_an_option_added_off_keeps_older_records_current() -> None:
     assert records.differences(recorded, on) == ["hyperparams.kl_coef: '(absent)' -> 0.1"]
 
 
-def test_the_untuned_label_trains_the_default_entry_at_the_entry_budget() -> None:
-    """``reinforce_default``: the zoo file's ``default`` entry, for as many steps as the env's tuned entry."""
+def test_the_untuned_label_trains_the_default_entry_for_its_own_budget() -> None:
+    """``reinforce_default``: the zoo file's ``default`` entry, for its ``n_timesteps``, as the zoo trains an untuned env."""
     entry, source = zoo_benchmark.zoo_entry("reinforce_default", "Hopper-v5")
     assert "default" in source and "n_steps" not in entry and entry["policy"] == "MlpPolicy"
-    assert zoo_benchmark.budget_of("reinforce_default", "Hopper-v5") == zoo_benchmark.budget_of("reinforce", "Hopper-v5")
+    assert zoo_benchmark.budget_of("reinforce_default", "Hopper-v5") == int(float(entry["n_timesteps"])) == 1_000_000
+    assert zoo_benchmark.budget_of("reinforce", "Hopper-v5") == 3_000_000  # the tuned entry's, not the untuned run's
     record = zoo_benchmark.config_record("Hopper-v5", "reinforce_default")
     assert record is not None and record["hyperparams"]["n_steps"] == 128  # REINFORCE's own default
+
+
+def test_the_default_grid_runs_an_atari_game_beside_ppo_on_3_seeds() -> None:
+    """Without --algos and --seeds: each env's record; an Atari game's is REINFORCE and PPO on seeds 0-2 (no A2C)."""
+    jobs = zoo_benchmark.jobs_of(["CartPole-v1", "BreakoutNoFrameskip-v4"], None, None)
+    cartpole = {key for key in jobs if key[0].startswith("CartPole-v1/")}
+    assert cartpole == {(f"CartPole-v1/{label}", seed) for label in ("reinforce", "a2c_own", "ppo_own") for seed in range(5)}
+    atari = {key for key in jobs if key[0].startswith("BreakoutNoFrameskip-v4/")}
+    assert atari == {(f"BreakoutNoFrameskip-v4/{label}", seed) for label in ("reinforce", "ppo") for seed in range(3)}
+    asked = zoo_benchmark.jobs_of(["BreakoutNoFrameskip-v4"], ["a2c"], [3])  # what is asked for runs
+    assert list(asked) == [("BreakoutNoFrameskip-v4/a2c", 3)]
+    status = zoo_benchmark.status(["BreakoutNoFrameskip-v4"], zoo_benchmark.SEEDS)
+    assert "| BreakoutNoFrameskip-v4 | a2c |" not in status and "| BreakoutNoFrameskip-v4 | ppo |" in status
 
 
 def test_committed_checkpoints_can_be_resumed() -> None:

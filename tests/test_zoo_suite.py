@@ -186,3 +186,22 @@ def test_the_benchmark_runs_an_atari_game_on_the_atari_entries_and_scores_whole_
     assert isinstance(game_env, AtariWrapper) and is_wrapped(game_env, Monitor)
     curves = np.load(path)
     assert list(curves["timesteps"]) == [32] and all(curves[key][0] >= 0 for key in ("stochastic", "deterministic"))
+
+
+def test_the_retune_sweep_trains_an_atari_game_as_the_zoo_does():
+    """benchmarks/common.build (the sweeps' model and envs) on a game: the atari entry's AtariWrapper over a Monitor and
+    its frame stack, for training and for evaluation (whole games), without passing the zoo-only keys to REINFORCE."""
+    from stable_baselines3.common.atari_wrappers import AtariWrapper
+    from stable_baselines3.common.env_util import is_wrapped
+    from stable_baselines3.common.monitor import Monitor
+
+    import retune_sweep
+    from common import build
+
+    config = retune_sweep.ENVS["BreakoutNoFrameskip-v4"][4]["8envs_boot_n128_nonorm"]
+    model, env, eval_env = build("BreakoutNoFrameskip-v4", {**config, "n_envs": 2}, seed=0, n_eval_envs=2)
+    assert model.observation_space.shape == (4, 84, 84) and eval_env.observation_space.shape == (84, 84, 4)
+    assert model.n_envs == 2 and not model.normalize_advantage and model.n_steps == 128
+    for vec_env in (env, eval_env):
+        game = vec_env.venv.envs[0]
+        assert isinstance(game, AtariWrapper) and is_wrapped(game, Monitor)
