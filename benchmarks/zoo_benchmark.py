@@ -446,7 +446,7 @@ def report(envs: list[str], seeds: list[int], command: str, plots: str) -> str:
             plot = os.path.join(plots, f"{env_id}_{key}.png")
             plot_curves(curves(env_id, labels, rows, key), plot, f"{env_id} ({key} policy)", "mean return (10 episodes)")
         thr = f"threshold {threshold:g}" if threshold is not None else "no reward threshold"
-        longest = max(budget_of(label, env_id) for label in labels)
+        longest = max(int(row["budget"]) for row in rows if row["env"] == env_id)  # of the runs shown
         slowest = eval_freq_of(env_id, longest)
         longer = f" ({slowest:,} for a {longest:,}-step run)" if slowest > eval_freq else ""
         parts += [
