@@ -220,15 +220,15 @@ def build(
     env_id: str | Callable[[], Any], hyperparams: dict[str, Any], seed: int, algo: str = "reinforce", n_eval_envs: int = 1
 ) -> tuple:
     """
-    The model (``algo`` with RL Zoo style ``hyperparams``: ``n_envs``, ``policy``, ``normalize`` included), its training
-    env (seeded ``seed``) and an evaluation env of ``n_eval_envs`` envs (seeded ``seed + 1000``; with VecNormalize,
-    frozen and on raw rewards).
+    The model (``algo`` with RL Zoo style ``hyperparams``: ``n_envs``, ``policy``, ``normalize``, ``frame_stack``
+    included), its training env (seeded ``seed``) and an evaluation env of ``n_eval_envs`` envs (seeded ``seed + 1000``;
+    with VecNormalize, frozen and on raw rewards).
     """
     import torch as th
     from sb3_contrib import MaskablePPO
     from stable_baselines3 import A2C, PPO
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import VecNormalize
+    from stable_baselines3.common.env_util import make_atari_env, make_vec_env
+    from stable_baselines3.common.vec_env import VecFrameStack, VecNormalize
 
     from sb3_reinforce import REINFORCE, MaskableREINFORCE
     from sb3_reinforce.train import convert_zoo_values, vec_normalize_kwargs
@@ -240,18 +240,17 @@ def build(
     policy = hyperparams.pop("policy", "MlpPolicy")
     normalize = vec_normalize_kwargs(hyperparams.pop("normalize", False))
     hyperparams.pop("n_timesteps", None)
-    if isinstance(env_id, str) and is_atari(env_id):
-        # As the zoo trains a game with the atari entries (AtariWrapper over Monitor, so an evaluation scores whole games)
-        from stable_baselines3.common.env_util import make_atari_env
-        from stable_baselines3.common.vec_env import VecFrameStack
-
-        hyperparams.pop("env_wrapper", None)  # make_atari_env wraps every env in AtariWrapper
-        n_stack = hyperparams.pop("frame_stack", 1)
-        env = VecFrameStack(make_atari_env(env_id, n_envs=n_envs, seed=seed), n_stack)
-        eval_env = VecFrameStack(make_atari_env(env_id, n_envs=n_eval_envs, seed=seed + 1000), n_stack)
-    else:
-        env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
-        eval_env = make_vec_env(env_id, n_envs=n_eval_envs, seed=seed + 1000)
+    frame_stack = hyperparams.pop("frame_stack", 0)
+    # A game as the zoo trains it with an atari entry: make_atari_env is make_vec_env with the entry's AtariWrapper (over
+    # the Monitor, so an evaluation scores whole games)
+    atari = isinstance(env_id, str) and is_atari(env_id)
+    if atari:
+        hyperparams.pop("env_wrapper", None)
+    make = make_atari_env if atari else make_vec_env
+    env = make(env_id, n_envs=n_envs, seed=seed)
+    eval_env = make(env_id, n_envs=n_eval_envs, seed=seed + 1000)
+    if frame_stack:
+        env, eval_env = VecFrameStack(env, frame_stack), VecFrameStack(eval_env, frame_stack)
     if normalize is not None:
         # as the zoo does: the eval env shares the observation statistics (EvalCallback syncs them) and sees raw rewards
         env = VecNormalize(env, gamma=hyperparams.get("gamma", 0.99), **normalize)
