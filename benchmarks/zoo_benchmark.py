@@ -523,8 +523,9 @@ def main() -> None:
     envs = [env_id for env_id in args.envs if zoo_entry("reinforce", env_id)[0]]
     for env_id in sorted(set(args.envs) - set(envs)):
         print(f"{env_id}: no entry in zoo_configs/reinforce.yml, skipped", file=sys.stderr)
+    seeds = args.seeds or SEEDS
     if args.status:
-        print(status(envs, args.seeds or SEEDS))
+        print(status(envs, seeds))
         return
     random_scores(envs)
     if not args.report_only:
@@ -532,7 +533,7 @@ def main() -> None:
     record_configs()
     command = "python benchmarks/zoo_benchmark.py " + " ".join(sys.argv[1:])
     # The plots go next to the report, in the folder named after it (docs/benchmark.md: docs/benchmark/)
-    text = report(envs, args.seeds or SEEDS, command.strip(), os.path.splitext(args.output)[0])
+    text = report(envs, seeds, command.strip(), os.path.splitext(args.output)[0])
     with open(args.output, "w") as file:
         file.write(HEADER + text + "\n")
     print(text)
